@@ -1,0 +1,228 @@
+"""Stage 3: train the three segment CNNs and the song-level DNN classifier.
+
+* Each CNN sees one segment of 18, 27 or 54 log-mel frames and predicts the segment's tags
+  (teacher soft labels, ground truth where the audio was rendered from MIDI).
+* Features of a segment: for each of the CNN's top three layers, the max over time of its
+  activations (one value per filter).
+* The classifier sees the paper's song-level feature: per-segment max vectors averaged over
+  all segments of a clip, concatenated over levels and scales.
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow as tf  # noqa: E402
+
+from config import CACHE, WORK, TAGS, SCALES, KERNEL, HIDDEN, N_MELS, SEED, HOP, SAMPLE_RATE  # noqa: E402
+import frontend  # noqa: E402
+from label import PATCH_SECONDS  # noqa: E402
+
+FRAME_S = HOP / SAMPLE_RATE
+
+
+def load_tracks():
+    tracks = json.loads((CACHE / "tracks.json").read_text())
+    out = []
+    for t in tracks:
+        f = WORK / "tracks" / (t["id"].replace("/", "__") + ".npz")
+        if not f.exists():
+            continue
+        z = np.load(f)
+        t = dict(t, mel=z["mel"].astype(np.float32), taggram=z["taggram"])
+        if len(t["taggram"]) == 0 or len(t["mel"]) < 54:
+            continue
+        out.append(t)
+    return out
+
+
+def gt_vector(t):
+    """Ground-truth overrides: (mask, values) over TAGS for tracks with known content."""
+    mask = np.zeros(len(TAGS), np.float32)
+    vals = np.zeros(len(TAGS), np.float32)
+    for tag, v in (t.get("gt") or {}).items():
+        if tag in TAGS:
+            i = TAGS.index(tag)
+            mask[i] = 1.0
+            vals[i] = float(v)
+    return mask, vals
+
+
+def segment_labels(t, starts, frames):
+    """Teacher patch covering each segment's centre, with ground truth applied."""
+    centre = (starts + frames / 2.0) * FRAME_S + (1024 / 2) / SAMPLE_RATE
+    idx = np.clip((centre / PATCH_SECONDS).astype(int), 0, len(t["taggram"]) - 1)
+    y = t["taggram"][idx].copy()
+    mask, vals = gt_vector(t)
+    return y * (1 - mask) + vals * mask
+
+
+def build_cnn(scale, mu, sigma):
+    """Keras model: segment [frames, mels] -> (tag logits head, [level features])."""
+    x_in = tf.keras.Input((scale["frames"], N_MELS), name="mel")
+    x = tf.keras.layers.Lambda(lambda v: (v - mu) / sigma, name="standardise")(x_in)
+    levels = []
+    n = len(scale["widths"])
+    for i, w in enumerate(scale["widths"]):
+        x = tf.keras.layers.Conv1D(w, KERNEL, padding="same", name=f"conv{i}")(x)
+        x = tf.keras.layers.BatchNormalization(name=f"bn{i}")(x)
+        x = tf.keras.layers.ReLU(name=f"relu{i}")(x)
+        levels.append(tf.keras.layers.GlobalMaxPooling1D(name=f"gmp{i}")(x))
+        if i < n - 1:
+            x = tf.keras.layers.MaxPooling1D(scale["pools"][i], name=f"pool{i}")(x)
+    h = tf.keras.layers.Dropout(0.3)(levels[-1])
+    y = tf.keras.layers.Dense(len(TAGS), activation="sigmoid", name="head")(h)
+    train_model = tf.keras.Model(x_in, y)
+    feat_model = tf.keras.Model(x_in, levels[-3:])
+    return train_model, feat_model
+
+
+def segments_of(t, frames, hop):
+    mel = t["mel"]
+    n = 0 if len(mel) < frames else 1 + (len(mel) - frames) // hop
+    starts = np.arange(n) * hop
+    return starts
+
+
+def make_segment_set(tracks, scale, hop):
+    xs, ys = [], []
+    for t in tracks:
+        starts = segments_of(t, scale["frames"], hop)
+        if len(starts) == 0:
+            continue
+        xs.append(frontend.segments(t["mel"], scale["frames"], hop))
+        ys.append(segment_labels(t, starts, scale["frames"]))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def train_cnn(scale, train, val, epochs):
+    tf.keras.utils.set_random_seed(SEED)
+    hop = max(1, scale["frames"] // 2)  # overlapping segments for training only
+    xtr, ytr = make_segment_set(train, scale, hop)
+    xva, yva = make_segment_set(val, scale, scale["frames"])
+    mu = xtr.mean(axis=(0, 1)).astype(np.float32)
+    sigma = (xtr.std(axis=(0, 1)) + 1e-3).astype(np.float32)
+    model, feat = build_cnn(scale, mu, sigma)
+    model.compile(tf.keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
+                  metrics=[tf.keras.metrics.AUC(name="auc", multi_label=True, num_labels=len(TAGS))])
+    stop = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    lr = tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=1)
+    t0 = time.time()
+    hist = model.fit(xtr, ytr, batch_size=128, epochs=epochs, validation_data=(xva, yva),
+                     callbacks=[stop, lr], verbose=2)
+    print(f"  {scale['name']}: {len(xtr)} train segments, {time.time()-t0:.0f} s", flush=True)
+    return model, feat, mu, sigma, {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+
+
+def track_segment_features(feat_models, tracks):
+    """Per track, per scale: [n_segments, feature_dim] with non-overlapping segments (hop = manifest)."""
+    out = []
+    for t in tracks:
+        per_scale = []
+        for scale, fm in zip(SCALES, feat_models):
+            segs = frontend.segments(t["mel"], scale["frames"], scale["hop_frames"])
+            lv = fm.predict(segs, batch_size=512, verbose=0)
+            per_scale.append(np.concatenate(lv, axis=1).astype(np.float32))
+        out.append(per_scale)
+    return out
+
+
+def clip_windows(n_frames, rng, lengths=(10.0, 20.0, 30.0), stride_s=5.0):
+    """Clips (start_frame, end_frame) in a track: sliding windows plus the whole track."""
+    clips = [(0, n_frames)]
+    for L in lengths:
+        lf = int(L / FRAME_S)
+        if lf >= n_frames:
+            continue
+        off = int(rng.integers(0, int(stride_s / FRAME_S)))
+        for s in range(off, n_frames - lf + 1, int(stride_s / FRAME_S) * 2):
+            clips.append((s, s + lf))
+    return clips
+
+
+def clip_features(seg_feats, a, b):
+    """Mean over all segments lying wholly within frames [a, b), per scale, concatenated."""
+    parts = []
+    for scale, f in zip(SCALES, seg_feats):
+        F, H = scale["frames"], scale["hop_frames"]
+        first = -(-a // H)
+        last = (b - F) // H
+        if last < first:
+            return None
+        parts.append(f[first:last + 1].mean(axis=0))
+    return np.concatenate(parts)
+
+
+def clip_label(t, a, b):
+    ta, tb = a * FRAME_S, b * FRAME_S
+    pa = int(ta / PATCH_SECONDS)
+    pb = max(pa + 1, int(np.ceil(tb / PATCH_SECONDS)))
+    y = t["taggram"][pa:pb].mean(axis=0)
+    mask, vals = gt_vector(t)
+    return y * (1 - mask) + vals * mask
+
+
+def make_clip_set(tracks, feats, seed):
+    rng = np.random.default_rng(seed)
+    X, Y, meta = [], [], []
+    for ti, (t, f) in enumerate(zip(tracks, feats)):
+        for a, b in clip_windows(len(t["mel"]), rng):
+            x = clip_features(f, a, b)
+            if x is None:
+                continue
+            X.append(x)
+            Y.append(clip_label(t, a, b))
+            meta.append((ti, a, b))
+    return np.array(X, np.float32), np.array(Y, np.float32), meta
+
+
+def train_classifier(xtr, ytr, xva, yva, epochs=60, seed=SEED):
+    tf.keras.utils.set_random_seed(seed)
+    mu = xtr.mean(axis=0)
+    sd = xtr.std(axis=0) + 1e-3
+    x_in = tf.keras.Input((xtr.shape[1],), name="features")
+    h = tf.keras.layers.Dense(HIDDEN, activation="relu", name="fc1")(x_in)
+    h = tf.keras.layers.Dropout(0.5)(h)
+    y = tf.keras.layers.Dense(len(TAGS), activation="sigmoid", name="fc2")(h)
+    m = tf.keras.Model(x_in, y)
+    m.compile(tf.keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    stop = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=6, restore_best_weights=True)
+    m.fit((xtr - mu) / sd, ytr, batch_size=64, epochs=epochs, validation_data=((xva - mu) / sd, yva),
+          callbacks=[stop], verbose=0)
+    return m, mu.astype(np.float32), sd.astype(np.float32)
+
+
+def main():
+    epochs = int(os.environ.get("MSTAG_EPOCHS", "12"))
+    t_start = time.time()
+    tracks = load_tracks()
+    split = {s: [t for t in tracks if t["split"] == s] for s in ("train", "val", "test")}
+    print({k: len(v) for k, v in split.items()}, "tracks;",
+          {k: round(sum(len(t['mel']) for t in v) * FRAME_S / 3600, 2) for k, v in split.items()}, "hours",
+          flush=True)
+    ckpt = WORK / "ckpt"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    feat_models, histories = [], {}
+    for scale in SCALES:
+        model, feat, mu, sigma, hist = train_cnn(scale, split["train"], split["val"], epochs)
+        feat_models.append(feat)
+        model.save_weights(str(ckpt / f"{scale['name']}.weights.h5"))
+        np.savez(ckpt / f"{scale['name']}_norm.npz", mu=mu, sigma=sigma)
+        histories[scale["name"]] = hist
+    feats = {s: track_segment_features(feat_models, split[s]) for s in split}
+    sets = {s: make_clip_set(split[s], feats[s], SEED + i) for i, s in enumerate(split)}
+    np.savez(ckpt / "clips.npz", **{f"{s}_{k}": v for s in sets for k, v in zip(("X", "Y"), sets[s][:2])})
+    (ckpt / "clips_meta.json").write_text(json.dumps({s: sets[s][2] for s in sets}))
+    clf, mu, sd = train_classifier(sets["train"][0], sets["train"][1], sets["val"][0], sets["val"][1])
+    clf.save_weights(str(ckpt / "classifier.weights.h5"))
+    np.savez(ckpt / "classifier_norm.npz", mu=mu, sd=sd)
+    (ckpt / "train_log.json").write_text(json.dumps({"histories": histories,
+                                                     "seconds": time.time() - t_start}, indent=1))
+    print(f"trained in {time.time()-t_start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+//! Running aggregates of per-segment features (each segment already max-pooled over time
+//! per level by its scale's model).
+//!
+//! Three views, all updated incrementally as segments complete:
+//! * **session**: the arithmetic mean over every segment so far — at the end of a song this
+//!   is exactly the paper's song-level feature (sums kept in `f64`, divided once);
+//! * **window**: the mean over segments that ended within the last `window_s` seconds;
+//! * **EMA**: an exponential moving average with time constant `ema_tau_s`.
+//!
+//! Nothing here allocates after construction.
+
+use crate::engine::scores::View;
+
+/// Aggregates for one scale.
+#[derive(Debug, Clone)]
+pub struct ScaleAggregate {
+    dim: usize,
+    sum: Vec<f64>,
+    count: u64,
+    // Sliding window: a ring of (end time, features).
+    win_t: Vec<f64>,
+    win_x: Vec<f32>,
+    win_head: usize,
+    win_len: usize,
+    window_s: f64,
+    ema: Vec<f64>,
+    ema_alpha: f64,
+}
+
+impl ScaleAggregate {
+    /// `segment_hop_s`: seconds between segments of this scale (sizes the window ring and
+    /// turns the EMA time constant into a per-segment weight).
+    pub fn new(dim: usize, segment_hop_s: f64, window_s: f64, ema_tau_s: f64) -> Self {
+        let cap = (window_s / segment_hop_s).ceil() as usize + 2;
+        ScaleAggregate {
+            dim,
+            sum: vec![0.0; dim],
+            count: 0,
+            win_t: vec![0.0; cap],
+            win_x: vec![0.0; cap * dim],
+            win_head: 0,
+            win_len: 0,
+            window_s,
+            ema: vec![0.0; dim],
+            ema_alpha: 1.0 - (-segment_hop_s / ema_tau_s.max(1e-6)).exp(),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Segments aggregated in the session view.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Adds one segment's features; `end_t` is the segment's end in seconds of audio.
+    pub fn add(&mut self, features: &[f32], end_t: f64) {
+        debug_assert_eq!(features.len(), self.dim);
+        for (s, &x) in self.sum.iter_mut().zip(features) {
+            *s += x as f64;
+        }
+        if self.count == 0 {
+            for (e, &x) in self.ema.iter_mut().zip(features) {
+                *e = x as f64;
+            }
+        } else {
+            let a = self.ema_alpha;
+            for (e, &x) in self.ema.iter_mut().zip(features) {
+                *e += a * (x as f64 - *e);
+            }
+        }
+        self.count += 1;
+        // Window ring: expire old entries, then append (overwriting the oldest if full).
+        self.expire(end_t);
+        let cap = self.win_t.len();
+        if self.win_len == cap {
+            self.win_head = (self.win_head + 1) % cap;
+            self.win_len -= 1;
+        }
+        let slot = (self.win_head + self.win_len) % cap;
+        self.win_t[slot] = end_t;
+        self.win_x[slot * self.dim..(slot + 1) * self.dim].copy_from_slice(features);
+        self.win_len += 1;
+    }
+
+    fn expire(&mut self, now_t: f64) {
+        let cap = self.win_t.len();
+        while self.win_len > 0 && self.win_t[self.win_head] <= now_t - self.window_s {
+            self.win_head = (self.win_head + 1) % cap;
+            self.win_len -= 1;
+        }
+    }
+
+    /// Writes the chosen view into `out`; false (and `out` untouched) when empty.
+    pub fn write(&self, view: View, out: &mut [f32]) -> bool {
+        if self.count == 0 {
+            return false;
+        }
+        match view {
+            View::Session => {
+                let n = self.count as f64;
+                for (o, s) in out.iter_mut().zip(&self.sum) {
+                    *o = (s / n) as f32;
+                }
+            }
+            View::Ema => {
+                for (o, e) in out.iter_mut().zip(&self.ema) {
+                    *o = *e as f32;
+                }
+            }
+            View::Window => {
+                // Recomputed from the ring each time: exact, no drift from add/subtract.
+                let cap = self.win_t.len();
+                let n = self.win_len.max(1) as f64;
+                for (j, o) in out.iter_mut().enumerate().take(self.dim) {
+                    let mut acc = 0.0f64;
+                    for k in 0..self.win_len {
+                        let slot = (self.win_head + k) % cap;
+                        acc += self.win_x[slot * self.dim + j] as f64;
+                    }
+                    *o = (acc / n) as f32;
+                }
+            }
+        }
+        true
+    }
+
+    /// Forgets everything (no allocation).
+    pub fn reset(&mut self) {
+        self.sum.iter_mut().for_each(|s| *s = 0.0);
+        self.ema.iter_mut().for_each(|s| *s = 0.0);
+        self.count = 0;
+        self.win_head = 0;
+        self.win_len = 0;
+    }
+}
+
+/// The aggregates of all scales; writes the classifier's input (levels and scales
+/// concatenated in manifest order) for each view.
+#[derive(Debug, Clone)]
+pub struct Aggregates {
+    pub scales: Vec<ScaleAggregate>,
+}
+
+impl Aggregates {
+    pub fn new(scales: Vec<ScaleAggregate>) -> Self {
+        Aggregates { scales }
+    }
+
+    /// Total feature dimension.
+    pub fn dim(&self) -> usize {
+        self.scales.iter().map(|s| s.dim).sum()
+    }
+
+    /// True once every scale has at least one segment.
+    pub fn ready(&self) -> bool {
+        self.scales.iter().all(|s| s.count > 0)
+    }
+
+    /// Concatenated features of one view; false until every scale has a segment.
+    pub fn write(&self, view: View, out: &mut [f32]) -> bool {
+        if !self.ready() {
+            return false;
+        }
+        let mut off = 0;
+        for s in &self.scales {
+            s.write(view, &mut out[off..off + s.dim]);
+            off += s.dim;
+        }
+        true
+    }
+
+    pub fn reset(&mut self) {
+        self.scales.iter_mut().for_each(ScaleAggregate::reset);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_mean_equals_batch_mean_exactly() {
+        let mut a = ScaleAggregate::new(3, 0.5, 10.0, 5.0);
+        let segs: Vec<[f32; 3]> = (0..1000)
+            .map(|i| [i as f32 * 0.001, (i as f32).sin(), 1.0 / (1.0 + i as f32)])
+            .collect();
+        for (i, s) in segs.iter().enumerate() {
+            a.add(s, i as f64 * 0.5 + 0.5);
+        }
+        let mut got = [0f32; 3];
+        assert!(a.write(View::Session, &mut got));
+        for j in 0..3 {
+            let want = (segs.iter().map(|s| s[j] as f64).sum::<f64>() / segs.len() as f64) as f32;
+            assert_eq!(got[j], want);
+        }
+    }
+
+    #[test]
+    fn window_keeps_only_recent_segments_and_ema_tracks() {
+        let mut a = ScaleAggregate::new(1, 1.0, 3.0, 1.0);
+        for i in 0..10 {
+            a.add(&[i as f32], (i + 1) as f64);
+        }
+        let mut w = [0f32];
+        a.write(View::Window, &mut w);
+        // Ends 8, 9, 10 are within (10 - 3, 10]: mean of 7, 8, 9.
+        assert_eq!(w[0], 8.0);
+        let mut e = [0f32];
+        a.write(View::Ema, &mut e);
+        assert!(e[0] > 8.0 && e[0] < 9.0, "{}", e[0]);
+        a.reset();
+        assert!(!a.write(View::Session, &mut w));
+    }
+
+    #[test]
+    fn not_ready_until_every_scale_has_a_segment() {
+        let mut ag = Aggregates::new(vec![
+            ScaleAggregate::new(2, 0.4, 10.0, 5.0),
+            ScaleAggregate::new(1, 1.2, 10.0, 5.0),
+        ]);
+        let mut out = [0f32; 3];
+        ag.scales[0].add(&[1.0, 2.0], 0.4);
+        assert!(!ag.write(View::Session, &mut out));
+        ag.scales[1].add(&[3.0], 1.2);
+        assert!(ag.write(View::Session, &mut out));
+        assert_eq!(out, [1.0, 2.0, 3.0]);
+    }
+}

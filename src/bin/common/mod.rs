@@ -1,0 +1,350 @@
+//! Shared by the `mstag` and `mstag-live` binaries: argument types and the live runner.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use serde_json::{json, Map, Value};
+
+use mstag::capture::device::{open_input, InputStream};
+use mstag::capture::file::{FilePlayer, Pace};
+use mstag::engine::{Delivery, Engine, EngineConfig, PipelineConfig, Scores, View};
+use mstag::model::{default_manifest_path, Device, ModelSet};
+use mstag::output::TerminalView;
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ViewArg {
+    Session,
+    Window,
+    Ema,
+}
+
+impl From<ViewArg> for View {
+    fn from(v: ViewArg) -> View {
+        match v {
+            ViewArg::Session => View::Session,
+            ViewArg::Window => View::Window,
+            ViewArg::Ema => View::Ema,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+    Auto,
+}
+
+impl From<DeviceArg> for Device {
+    fn from(d: DeviceArg) -> Device {
+        match d {
+            DeviceArg::Cpu => Device::Cpu,
+            DeviceArg::Cuda => Device::Cuda,
+            DeviceArg::Auto => Device::Auto,
+        }
+    }
+}
+
+/// Options shared by every command that runs the models.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Model manifest (default: $MSTAG_MODELS/manifest.json, models/ beside the executable,
+    /// or the source tree's models/)
+    #[arg(long, value_name = "PATH")]
+    pub models: Option<PathBuf>,
+    /// Where inference runs: cpu, cuda (fails if unavailable) or auto (CUDA, else CPU)
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
+    /// Seconds of the sliding-window view
+    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
+    pub window: f64,
+    /// Time constant of the exponential-moving-average view, seconds
+    #[arg(long = "ema", default_value_t = 5.0, value_parser = positive_seconds)]
+    pub ema_tau: f64,
+    /// Aggregate digitally silent segments too (by default they are skipped, so scores hold)
+    #[arg(long)]
+    pub no_silence_gate: bool,
+}
+
+pub fn positive_seconds(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 && v <= 3600.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s}: must be more than 0 and at most 3600 seconds"))
+    }
+}
+
+impl ModelArgs {
+    pub fn manifest_path(&self) -> PathBuf {
+        self.models.clone().unwrap_or_else(default_manifest_path)
+    }
+
+    pub fn pipeline(&self) -> PipelineConfig {
+        PipelineConfig {
+            window_s: self.window,
+            ema_tau_s: self.ema_tau,
+            silence_gate: if self.no_silence_gate {
+                None
+            } else {
+                Some(mstag::engine::pipeline::DEFAULT_SILENCE_GATE)
+            },
+        }
+    }
+
+    pub fn device(&self) -> Device {
+        let d: Device = self.device.into();
+        if d == Device::Auto && !cfg!(feature = "cuda") {
+            eprintln!("mstag: --device auto: built without CUDA support, running on the CPU");
+        }
+        d
+    }
+
+    pub fn load(&self, intra_threads: usize) -> Result<ModelSet> {
+        let path = self.manifest_path();
+        ModelSet::load(&path, self.device(), intra_threads)
+            .with_context(|| format!("loading the models of {}", path.display()))
+    }
+}
+
+/// Options of the live runner.
+#[derive(Debug, Clone, Args)]
+pub struct LiveArgs {
+    /// `mic` (or `default`) for the default input device, a device name or id
+    /// (see `mstag devices`), or an audio file (WAV, FLAC, OGG, MP3) played through the same path
+    #[arg(long, short, default_value = "mic")]
+    pub input: String,
+    /// With a file: feed it as fast as possible instead of in real time (nothing dropped)
+    #[arg(long)]
+    pub fast: bool,
+    /// Stop after this many seconds of audio
+    #[arg(long, value_parser = positive_duration)]
+    pub duration: Option<f64>,
+    /// One JSON line per update instead of the terminal view
+    #[arg(long)]
+    pub json: bool,
+    /// Which aggregate the terminal view shows
+    #[arg(long, value_enum, default_value = "window")]
+    pub view: ViewArg,
+    /// Tags shown in the terminal view
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub top: u16,
+    /// Seconds of audio the ring between the audio thread and the inference thread holds
+    #[arg(long, default_value_t = 4.0, value_parser = positive_seconds)]
+    pub ring: f64,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+pub fn positive_duration(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s}: must be a positive number of seconds"))
+    }
+}
+
+enum Source {
+    Device(InputStream),
+    File(FilePlayer),
+}
+
+impl Source {
+    fn rate(&self) -> u32 {
+        match self {
+            Source::Device(d) => d.sample_rate(),
+            Source::File(f) => f.sample_rate(),
+        }
+    }
+    fn describe(&self) -> String {
+        match self {
+            Source::Device(d) => format!(
+                "device {} ({} Hz, {} ch)",
+                d.device_name(),
+                d.sample_rate(),
+                d.channels()
+            ),
+            Source::File(f) => format!("file ({} Hz, {} ch)", f.sample_rate(), f.channels()),
+        }
+    }
+}
+
+fn looks_like_file(input: &str) -> bool {
+    let p = Path::new(input);
+    p.exists()
+        || p.extension().is_some_and(|e| {
+            matches!(
+                e.to_string_lossy().to_ascii_lowercase().as_str(),
+                "wav"
+                    | "flac"
+                    | "ogg"
+                    | "oga"
+                    | "mp3"
+                    | "m4a"
+                    | "aif"
+                    | "aiff"
+                    | "caf"
+                    | "mkv"
+                    | "webm"
+            )
+        })
+}
+
+/// A JSON object `{tag: score}` in manifest order.
+pub fn tag_map(tags: &[String], scores: &[f32]) -> Value {
+    let mut m = Map::new();
+    for (t, s) in tags.iter().zip(scores) {
+        m.insert(t.clone(), json!(round6(*s)));
+    }
+    Value::Object(m)
+}
+
+fn round6(x: f32) -> f64 {
+    (x as f64 * 1e6).round() / 1e6
+}
+
+pub fn json_line(tags: &[String], s: &Scores) -> String {
+    let v = json!({
+        "t": (s.t * 1e4).round() / 1e4,
+        "session": tag_map(tags, s.view(View::Session)),
+        "window": tag_map(tags, s.view(View::Window)),
+        "ema": tag_map(tags, s.view(View::Ema)),
+        "dropped": s.dropped,
+        "silent": s.silent,
+    });
+    v.to_string()
+}
+
+/// Runs the live path until the input ends, `--duration` is reached, or Ctrl-C.
+pub fn run_live(args: &LiveArgs) -> Result<()> {
+    let models = args.model.load(1)?;
+    let tags = models.manifest.tags.clone();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+            .context("installing the Ctrl-C handler")?;
+    }
+    let is_file = looks_like_file(&args.input) && !matches!(args.input.as_str(), "mic" | "default");
+    if args.fast && !is_file {
+        bail!(
+            "--fast only applies to a file input (got --input {})",
+            args.input
+        );
+    }
+    let (source, ring) = if is_file {
+        let pace = if args.fast {
+            Pace::Fast
+        } else {
+            Pace::RealTime
+        };
+        let (p, ring) = FilePlayer::start(Path::new(&args.input), pace, args.ring)
+            .with_context(|| format!("opening {}", args.input))?;
+        (Source::File(p), ring)
+    } else {
+        let (s, ring) = open_input(&args.input, args.ring)?;
+        (Source::Device(s), ring)
+    };
+    let rate = source.rate();
+    let stats = ring.stats().clone();
+    let cfg = EngineConfig {
+        pipeline: args.model.pipeline(),
+        delivery: if args.fast {
+            Delivery::Lossless
+        } else {
+            Delivery::Lossy
+        },
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(models, ring, rate, cfg)?;
+    if !args.json {
+        eprintln!(
+            "mstag-live: {} → {} tags; Ctrl-C to stop",
+            source.describe(),
+            tags.len()
+        );
+    }
+    let mut source = Some(source);
+    let mut view = TerminalView::new(
+        tags.clone(),
+        args.top as usize,
+        args.view.into(),
+        std::io::IsTerminal::is_terminal(&std::io::stdout()),
+    );
+    let stdout = std::io::stdout();
+    let mut last_draw = Instant::now() - Duration::from_secs(1);
+    let mut last: Option<Scores> = None;
+    let mut stopping = false;
+    let mut device_warned = false;
+    loop {
+        match engine.updates().recv_timeout(Duration::from_millis(50)) {
+            Ok(s) => {
+                let mut out = stdout.lock();
+                if args.json {
+                    writeln!(out, "{}", json_line(&tags, &s))?;
+                } else if last_draw.elapsed() >= Duration::from_millis(100) {
+                    view.draw(&mut out, &s, "")?;
+                    last_draw = Instant::now();
+                }
+                last = Some(s);
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        if stopping {
+            continue;
+        }
+        let audio_s = (stats.pushed_frames() + stats.dropped_frames()) as f64 / rate as f64;
+        let done_duration = args.duration.is_some_and(|d| audio_s >= d);
+        if let Some(Source::Device(d)) = &source {
+            if d.failed() && !device_warned {
+                eprintln!(
+                    "mstag-live: the input device reported an error; keeping the last scores"
+                );
+                device_warned = true;
+            }
+        }
+        if done_duration || interrupted.load(Ordering::SeqCst) {
+            // Dropping the source drops the ring's producer: the engine drains what is left,
+            // publishes the final session scores and ends.
+            if let Some(Source::File(f)) = source.as_mut() {
+                f.stop();
+            }
+            source = None;
+            stopping = true;
+        }
+    }
+    drop(source);
+    let summary = engine.join()?;
+    if let Some(f) = summary.final_scores {
+        if last.map(|l| l.seq) != Some(f.seq) {
+            let mut out = stdout.lock();
+            if args.json {
+                writeln!(out, "{}", json_line(&tags, &f))?;
+            } else {
+                view.draw(&mut out, &f, "final")?;
+            }
+        }
+    } else {
+        eprintln!(
+            "mstag-live: no scores: {:.2} s of audio is shorter than one segment of the longest scale",
+            summary.seconds
+        );
+    }
+    eprintln!(
+        "mstag-live: {:.1} s of audio, {} segments ({} silent), {} frames dropped, {} updates skipped",
+        summary.seconds, summary.segments, summary.silent_segments, summary.dropped_frames, summary.skipped_updates
+    );
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! Audio sources that feed the lock-free ring ([`crate::stream`]): a live input device
+//! ([`device`]) or a file played as if it were one ([`file`](mod@file)).
+//!
+//! Both hand back a [`RingConsumer`](crate::stream::RingConsumer) carrying interleaved `f32`
+//! frames at the source's own sample rate and channel count.
+
+pub mod device;
+pub mod file;
+
+pub use device::{
+    capture_callback, list_input_devices, open_input, CaptureSample, DeviceInfo, InputStream,
+    StreamHealth,
+};
+pub use file::{FilePlayer, Pace, REALTIME_BLOCK_FRAMES};

@@ -1,0 +1,257 @@
+//! Streaming resampling of mono audio to the models' rate (rubato's asynchronous sinc
+//! resampler with a fixed input chunk).
+//!
+//! The output does not depend on how the input is cut into pushes: samples are gathered
+//! into fixed chunks before rubato sees them, and the resampler's own delay
+//! ([`StreamResampler::output_delay`]) is trimmed from the front, so the resampled stream is
+//! time-aligned with the input. That is what makes a stream and a whole file give the same
+//! frames.
+
+use audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{
+    Async, FixedAsync, Indexing, Resampler, SincInterpolationParameters, SincInterpolationType,
+    WindowFunction,
+};
+
+use crate::error::{Error, Result};
+
+/// Lowest and highest input rates accepted.
+pub const MIN_RATE: u32 = 8_000;
+pub const MAX_RATE: u32 = 192_000;
+
+const CHUNK: usize = 1024;
+
+pub struct StreamResampler {
+    inner: Option<Async<f32>>,
+    from: u32,
+    to: u32,
+    input: Vec<f32>,
+    output: Vec<f32>,
+    skip: usize,
+    delay: usize,
+    total_in: u64,
+    total_out: u64,
+}
+
+impl StreamResampler {
+    pub fn new(from: u32, to: u32) -> Result<Self> {
+        for (name, rate) in [("input sample rate", from), ("model sample rate", to)] {
+            if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+                return Err(Error::InvalidSetting {
+                    name: if name.starts_with("input") {
+                        "input sample rate"
+                    } else {
+                        "model sample rate"
+                    },
+                    value: rate.to_string(),
+                    reason: format!("supported rates are {MIN_RATE} to {MAX_RATE} Hz"),
+                });
+            }
+        }
+        let inner = if from == to {
+            None
+        } else {
+            let params = SincInterpolationParameters {
+                sinc_len: 128,
+                f_cutoff: None,
+                interpolation: SincInterpolationType::Cubic,
+                oversampling_factor: 128,
+                window: WindowFunction::BlackmanHarris2,
+            };
+            let r = Async::<f32>::new_sinc(
+                to as f64 / from as f64,
+                1.0,
+                &params,
+                CHUNK,
+                1,
+                FixedAsync::Input,
+            )
+            .map_err(|e| Error::Resample(format!("{from} Hz -> {to} Hz: {e}")))?;
+            Some(r)
+        };
+        let delay = inner.as_ref().map_or(0, |r| r.output_delay());
+        let out_max = inner.as_ref().map_or(0, |r| r.output_frames_max());
+        Ok(StreamResampler {
+            inner,
+            from,
+            to,
+            input: Vec::with_capacity(CHUNK),
+            output: vec![0.0; out_max],
+            skip: delay,
+            delay,
+            total_in: 0,
+            total_out: 0,
+        })
+    }
+
+    pub fn input_rate(&self) -> u32 {
+        self.from
+    }
+    pub fn output_rate(&self) -> u32 {
+        self.to
+    }
+
+    /// Latency of the resampler in output frames (trimmed from the stream's start).
+    pub fn output_delay(&self) -> usize {
+        self.delay
+    }
+
+    /// Resamples `samples`, appending what is ready to `out`.
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<f32>) -> Result<()> {
+        self.total_in += samples.len() as u64;
+        if self.inner.is_none() {
+            out.extend_from_slice(samples);
+            self.total_out += samples.len() as u64;
+            return Ok(());
+        }
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let take = (CHUNK - self.input.len()).min(rest.len());
+            self.input.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.input.len() == CHUNK {
+                self.run_chunk(None, out)?;
+                self.input.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes the buffered input and the resampler's delay line. The total output length
+    /// is then `round(total_in * to / from)`.
+    pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<()> {
+        if self.inner.is_none() {
+            return Ok(());
+        }
+        let expected = (self.total_in as f64 * self.to as f64 / self.from as f64).round() as u64;
+        let partial = self.input.len();
+        self.input.resize(CHUNK, 0.0);
+        self.run_chunk(Some(partial), out)?;
+        self.input.clear();
+        let mut guard = 0;
+        while self.total_out < expected && guard < 64 {
+            self.input.resize(CHUNK, 0.0);
+            self.run_chunk(Some(0), out)?;
+            self.input.clear();
+            guard += 1;
+        }
+        if self.total_out > expected {
+            let extra = (self.total_out - expected) as usize;
+            out.truncate(out.len().saturating_sub(extra));
+            self.total_out = expected;
+        }
+        Ok(())
+    }
+
+    fn run_chunk(&mut self, partial: Option<usize>, out: &mut Vec<f32>) -> Result<()> {
+        let Some(r) = self.inner.as_mut() else {
+            return Ok(());
+        };
+        let input = InterleavedSlice::new(&self.input[..], 1, CHUNK)
+            .map_err(|e| Error::Resample(e.to_string()))?;
+        let n_out = self.output.len();
+        let mut output = InterleavedSlice::new_mut(&mut self.output[..], 1, n_out)
+            .map_err(|e| Error::Resample(e.to_string()))?;
+        let indexing = Indexing {
+            input_offset: 0,
+            output_offset: 0,
+            partial_len: partial,
+            active_channels_mask: None,
+        };
+        let (_, produced) = r
+            .process_into_buffer(&input, &mut output, Some(&indexing))
+            .map_err(|e| Error::Resample(e.to_string()))?;
+        let skip = self.skip.min(produced);
+        self.skip -= skip;
+        out.extend_from_slice(&self.output[skip..produced]);
+        self.total_out += (produced - skip) as u64;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sine(rate: u32, f: f64, secs: f64) -> Vec<f32> {
+        (0..(rate as f64 * secs) as usize)
+            .map(|i| (2.0 * std::f64::consts::PI * f * i as f64 / rate as f64).sin() as f32 * 0.5)
+            .collect()
+    }
+
+    /// Frequency by zero crossings over the steady middle of the signal.
+    fn freq(sig: &[f32], rate: u32) -> f64 {
+        let s = &sig[sig.len() / 10..sig.len() * 9 / 10];
+        let mut first = None;
+        let mut last = 0;
+        let mut n = 0;
+        for i in 1..s.len() {
+            if s[i - 1] <= 0.0 && s[i] > 0.0 {
+                if first.is_none() {
+                    first = Some(i);
+                } else {
+                    n += 1;
+                }
+                last = i;
+            }
+        }
+        n as f64 * rate as f64 / (last - first.unwrap_or(0)) as f64
+    }
+
+    #[test]
+    fn keeps_a_sines_frequency_within_1_hz() {
+        for rate in [8_000u32, 44_100, 48_000, 96_000, 192_000] {
+            let sig = sine(rate, 440.0, 2.0);
+            let mut r = StreamResampler::new(rate, 22_050).unwrap();
+            let mut out = Vec::new();
+            for c in sig.chunks(500) {
+                r.push(c, &mut out).unwrap();
+            }
+            r.finish(&mut out).unwrap();
+            let expected = (sig.len() as f64 * 22_050.0 / rate as f64).round() as usize;
+            assert_eq!(out.len(), expected, "length at {rate}");
+            let f = freq(&out, 22_050);
+            assert!((f - 440.0).abs() < 1.0, "{rate} Hz -> {f}");
+        }
+    }
+
+    #[test]
+    fn output_is_independent_of_push_sizes_and_time_aligned() {
+        let sig = sine(48_000, 300.0, 1.0);
+        let run = |chunk: usize| {
+            let mut r = StreamResampler::new(48_000, 22_050).unwrap();
+            let mut out = Vec::new();
+            for c in sig.chunks(chunk) {
+                r.push(c, &mut out).unwrap();
+            }
+            r.finish(&mut out).unwrap();
+            out
+        };
+        let a = run(48_000);
+        assert_eq!(a, run(77));
+        assert_eq!(a, run(512));
+        // Delay trimmed: the resampled sine is in phase with the ideal one to within one
+        // output sample (the slope of this sine is 0.043 per sample).
+        let ideal = sine(22_050, 300.0, 1.0);
+        let err: f32 = a[2000..20000]
+            .iter()
+            .zip(&ideal[2000..20000])
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(err < 0.043, "max deviation {err}");
+    }
+
+    #[test]
+    fn same_rate_passes_through_and_bad_rates_are_refused() {
+        let mut r = StreamResampler::new(22_050, 22_050).unwrap();
+        let mut out = Vec::new();
+        r.push(&[0.1, 0.2], &mut out).unwrap();
+        r.finish(&mut out).unwrap();
+        assert_eq!(out, vec![0.1, 0.2]);
+        let e = StreamResampler::new(4_000, 22_050)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("4000") && e.contains("8000"), "{e}");
+    }
+}

@@ -1,0 +1,272 @@
+//! The inference thread: drains the ring, runs the shared pipeline, scores the three views
+//! and publishes them without ever blocking the audio side.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use parking_lot::Mutex;
+
+use super::pipeline::{FeaturePipeline, PipelineConfig, Tagger};
+use super::scores::Scores;
+use crate::error::{Error, Result};
+use crate::model::ModelSet;
+use crate::stream::RingConsumer;
+
+/// How updates reach the consumer of [`Engine::updates`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Never wait: when the consumer lags, updates are skipped (and counted). For live input.
+    Lossy,
+    /// Wait for the consumer: every update is delivered. For files played with `--fast`.
+    Lossless,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    pub pipeline: PipelineConfig,
+    pub delivery: Delivery,
+    /// Sleep between polls of an empty ring.
+    pub poll: Duration,
+    /// Samples popped from the ring per pipeline push.
+    pub block_frames: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            pipeline: PipelineConfig::default(),
+            delivery: Delivery::Lossy,
+            poll: Duration::from_millis(1),
+            block_frames: 1024,
+        }
+    }
+}
+
+/// What the inference thread reports when it ends.
+#[derive(Debug, Clone)]
+pub struct EngineSummary {
+    pub final_scores: Option<Scores>,
+    pub seconds: f64,
+    pub segments: u64,
+    pub silent_segments: u64,
+    pub dropped_frames: u64,
+    pub skipped_updates: u64,
+    pub non_finite_samples: u64,
+    /// Time from popping the block that completed a segment to publishing its scores, seconds.
+    pub publish_latency_s: Vec<f64>,
+}
+
+/// Latest published scores, readable from any thread (the writer never waits on readers).
+#[derive(Clone)]
+pub struct Latest(Arc<Mutex<triple_buffer::Output<Scores>>>);
+
+impl Latest {
+    pub fn get(&self) -> Scores {
+        *self.0.lock().read()
+    }
+}
+
+/// A running inference thread. Dropping it stops and joins the thread.
+pub struct Engine {
+    thread: Option<JoinHandle<Result<EngineSummary>>>,
+    stop: Arc<AtomicBool>,
+    reset: Arc<AtomicBool>,
+    updates: Receiver<Scores>,
+    latest: Latest,
+    segments: Arc<AtomicU64>,
+}
+
+impl Engine {
+    /// Starts the inference thread on `ring`, whose audio is at `input_rate` Hz.
+    pub fn start(
+        models: ModelSet,
+        ring: RingConsumer,
+        input_rate: u32,
+        cfg: EngineConfig,
+    ) -> Result<Engine> {
+        let ModelSet {
+            manifest,
+            scales,
+            classifier,
+        } = models;
+        let pipeline =
+            FeaturePipeline::new(&manifest, scales, input_rate, ring.channels(), cfg.pipeline)?;
+        let tagger = Tagger::new(classifier);
+        let (tx, rx) = crossbeam_channel::bounded(4096);
+        let (tb_in, tb_out) = triple_buffer::triple_buffer(&Scores::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let reset = Arc::new(AtomicBool::new(false));
+        let segments = Arc::new(AtomicU64::new(0));
+        let worker = Worker {
+            ring,
+            pipeline,
+            tagger,
+            tx,
+            latest: tb_in,
+            stop: stop.clone(),
+            reset: reset.clone(),
+            segments: segments.clone(),
+            cfg,
+        };
+        let thread = std::thread::Builder::new()
+            .name("mstag-inference".into())
+            .spawn(move || worker.run())
+            .map_err(|e| Error::EngineStopped(format!("cannot start the inference thread: {e}")))?;
+        Ok(Engine {
+            thread: Some(thread),
+            stop,
+            reset,
+            updates: rx,
+            latest: Latest(Arc::new(Mutex::new(tb_out))),
+            segments,
+        })
+    }
+
+    /// Every published update, in order (lossy or lossless per [`Delivery`]).
+    pub fn updates(&self) -> &Receiver<Scores> {
+        &self.updates
+    }
+
+    /// A handle to the most recent scores.
+    pub fn latest(&self) -> Latest {
+        self.latest.clone()
+    }
+
+    pub fn segments(&self) -> u64 {
+        self.segments.load(Ordering::Relaxed)
+    }
+
+    /// Asks the thread to forget the session (all three views) at its next block.
+    pub fn reset_session(&self) {
+        self.reset.store(true, Ordering::Release);
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Stops the thread (it finishes what is in the ring first only if the producer is gone).
+    pub fn stop(mut self) -> Result<EngineSummary> {
+        self.stop.store(true, Ordering::Release);
+        self.join_inner()
+    }
+
+    /// Waits for the end of input (the producer dropped and the ring drained).
+    pub fn join(mut self) -> Result<EngineSummary> {
+        self.join_inner()
+    }
+
+    fn join_inner(&mut self) -> Result<EngineSummary> {
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| Error::EngineStopped("the inference thread panicked".into()))?,
+            None => Err(Error::EngineStopped("already joined".into())),
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Worker {
+    ring: RingConsumer,
+    pipeline: FeaturePipeline,
+    tagger: Tagger,
+    tx: Sender<Scores>,
+    latest: triple_buffer::Input<Scores>,
+    stop: Arc<AtomicBool>,
+    reset: Arc<AtomicBool>,
+    segments: Arc<AtomicU64>,
+    cfg: EngineConfig,
+}
+
+impl Worker {
+    fn run(mut self) -> Result<EngineSummary> {
+        let ch = self.ring.channels();
+        let mut buf = vec![0.0f32; self.cfg.block_frames.max(64) * ch];
+        let mut scores = Scores::default();
+        let mut skipped = 0u64;
+        let mut latency = Vec::with_capacity(1 << 16);
+        let mut published_any = false;
+        loop {
+            if self.reset.swap(false, Ordering::AcqRel) {
+                self.pipeline.reset_aggregates();
+            }
+            let n = self.ring.pop_frames(&mut buf);
+            if n > 0 {
+                let popped = Instant::now();
+                let made = self.pipeline.push(&buf[..n])?;
+                if made > 0 {
+                    self.segments
+                        .store(self.pipeline.segments(), Ordering::Relaxed);
+                    if self.score(&mut scores)? {
+                        if !self.publish(&scores) {
+                            skipped += 1;
+                        }
+                        published_any = true;
+                        if latency.len() < latency.capacity() {
+                            latency.push(popped.elapsed().as_secs_f64());
+                        }
+                    }
+                }
+                continue;
+            }
+            if self.stop.load(Ordering::Acquire) {
+                break;
+            }
+            if !self.ring.producer_alive() && self.ring.occupied_samples() < ch {
+                // End of input: flush and publish the final session scores.
+                self.pipeline.finish()?;
+                self.segments
+                    .store(self.pipeline.segments(), Ordering::Relaxed);
+                if self.score(&mut scores)? || published_any {
+                    self.publish(&scores);
+                }
+                break;
+            }
+            std::thread::sleep(self.cfg.poll);
+        }
+        let final_scores = (scores.seq > 0).then_some(scores);
+        Ok(EngineSummary {
+            final_scores,
+            seconds: self.pipeline.time_s(),
+            segments: self.pipeline.segments(),
+            silent_segments: self.pipeline.silent_segments(),
+            dropped_frames: self.ring.stats().dropped_frames(),
+            skipped_updates: skipped,
+            non_finite_samples: self.pipeline.non_finite_samples(),
+            publish_latency_s: latency,
+        })
+    }
+
+    fn score(&mut self, scores: &mut Scores) -> Result<bool> {
+        let ok = self.tagger.score(&self.pipeline.aggregates, scores)?;
+        scores.t = self.pipeline.time_s();
+        scores.dropped = self.ring.stats().dropped_frames();
+        scores.segments = self.pipeline.segments();
+        scores.silent = self.pipeline.is_silent();
+        if ok {
+            scores.seq += 1;
+        }
+        Ok(ok)
+    }
+
+    /// Returns false when the update was skipped because the consumer lags.
+    fn publish(&mut self, scores: &Scores) -> bool {
+        self.latest.write(*scores);
+        match self.cfg.delivery {
+            Delivery::Lossless => self.tx.send(*scores).is_ok(),
+            Delivery::Lossy => !matches!(self.tx.try_send(*scores), Err(TrySendError::Full(_))),
+        }
+    }
+}

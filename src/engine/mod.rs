@@ -1,0 +1,9 @@
+//! The engine: the shared feature pipeline, the live inference thread and what it publishes.
+
+pub mod live;
+pub mod pipeline;
+pub mod scores;
+
+pub use live::{Delivery, Engine, EngineConfig, EngineSummary, Latest};
+pub use pipeline::{FeaturePipeline, PipelineConfig, Tagger};
+pub use scores::{Scores, View, MAX_TAGS};

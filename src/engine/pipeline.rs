@@ -1,0 +1,326 @@
+//! audio → frames → segments → features → running averages: the one code path shared by
+//! the live engine and offline tagging (which is why their results are equal).
+
+use crate::aggregate::{Aggregates, ScaleAggregate};
+use crate::dsp::{Downmixer, MelFrontEnd, StreamResampler};
+use crate::engine::scores::{Scores, View};
+use crate::error::{Error, Result};
+use crate::model::{Classifier, Manifest, ScaleModel};
+
+/// Settings of the aggregate views and the silence gate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PipelineConfig {
+    /// Length of the sliding-window view, seconds.
+    pub window_s: f64,
+    /// Time constant of the exponential moving average, seconds.
+    pub ema_tau_s: f64,
+    /// Segments whose largest log-mel value is below this are digital silence: they are
+    /// counted but left out of the aggregates, so scores hold through silence instead of
+    /// drifting to "what silence sounds like". `None` aggregates every segment.
+    pub silence_gate: Option<f32>,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            window_s: 10.0,
+            ema_tau_s: 5.0,
+            silence_gate: Some(DEFAULT_SILENCE_GATE),
+        }
+    }
+}
+
+/// log10(1 + 1e4·e) < 1e-3 means a mel-band power below ~2.3e-7 in every band and frame:
+/// digital silence or a signal below about -100 dBFS.
+pub const DEFAULT_SILENCE_GATE: f32 = 1e-3;
+
+impl PipelineConfig {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.window_s.is_finite() && self.window_s > 0.0 && self.window_s <= 3600.0) {
+            return Err(Error::InvalidSetting {
+                name: "window",
+                value: self.window_s.to_string(),
+                reason: "seconds, more than 0 and at most 3600".into(),
+            });
+        }
+        if !(self.ema_tau_s.is_finite() && self.ema_tau_s > 0.0 && self.ema_tau_s <= 3600.0) {
+            return Err(Error::InvalidSetting {
+                name: "ema",
+                value: self.ema_tau_s.to_string(),
+                reason: "time constant in seconds, more than 0 and at most 3600".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+struct ScaleCursor {
+    next_start: u64,
+}
+
+/// Everything between interleaved input samples and the running aggregates.
+pub struct FeaturePipeline {
+    channels: usize,
+    input_rate: u32,
+    model_rate: u32,
+    n_fft: usize,
+    hop: usize,
+    n_mels: usize,
+    downmix: Downmixer,
+    resampler: StreamResampler,
+    mel: MelFrontEnd,
+    mono: Vec<f32>,
+    resampled: Vec<f32>,
+    frames: Vec<f32>,
+    frames_base: u64,
+    cursors: Vec<ScaleCursor>,
+    models: Vec<ScaleModel>,
+    feat: Vec<f32>,
+    pub aggregates: Aggregates,
+    cfg: PipelineConfig,
+    input_frames: u64,
+    segments: u64,
+    silent_segments: u64,
+    last_segment_silent: bool,
+    finished: bool,
+}
+
+impl FeaturePipeline {
+    pub fn new(
+        manifest: &Manifest,
+        models: Vec<ScaleModel>,
+        input_rate: u32,
+        channels: usize,
+        cfg: PipelineConfig,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        if channels == 0 || channels > 64 {
+            return Err(Error::AudioFormat {
+                reason: format!("{channels} channels (1 to 64 supported)"),
+            });
+        }
+        let fe = &manifest.frontend;
+        let sr = manifest.sample_rate;
+        let aggs = models
+            .iter()
+            .map(|m| {
+                let hop_s = (m.hop_frames * fe.hop) as f64 / sr as f64;
+                ScaleAggregate::new(m.feature_dim(), hop_s, cfg.window_s, cfg.ema_tau_s)
+            })
+            .collect();
+        let max_dim = models.iter().map(|m| m.feature_dim()).max().unwrap_or(0);
+        let max_frames = models.iter().map(|m| m.frames).max().unwrap_or(0);
+        Ok(FeaturePipeline {
+            channels,
+            input_rate,
+            model_rate: sr,
+            n_fft: fe.n_fft,
+            hop: fe.hop,
+            n_mels: fe.n_mels,
+            downmix: Downmixer::new(),
+            resampler: StreamResampler::new(input_rate, sr)?,
+            mel: MelFrontEnd::new(sr, fe)?,
+            mono: Vec::with_capacity(8192),
+            resampled: Vec::with_capacity(8192),
+            frames: Vec::with_capacity(4 * max_frames * fe.n_mels),
+            frames_base: 0,
+            cursors: models
+                .iter()
+                .map(|_| ScaleCursor { next_start: 0 })
+                .collect(),
+            models,
+            feat: vec![0.0; max_dim],
+            aggregates: Aggregates::new(aggs),
+            cfg,
+            input_frames: 0,
+            segments: 0,
+            silent_segments: 0,
+            last_segment_silent: false,
+            finished: false,
+        })
+    }
+
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+    pub fn input_rate(&self) -> u32 {
+        self.input_rate
+    }
+    pub fn config(&self) -> PipelineConfig {
+        self.cfg
+    }
+    /// Seconds of input consumed.
+    pub fn time_s(&self) -> f64 {
+        self.input_frames as f64 / self.input_rate as f64
+    }
+    /// Segments analysed (all scales), including silent ones.
+    pub fn segments(&self) -> u64 {
+        self.segments
+    }
+    pub fn silent_segments(&self) -> u64 {
+        self.silent_segments
+    }
+    /// Whether the most recent segment was gated as silence.
+    pub fn is_silent(&self) -> bool {
+        self.last_segment_silent
+    }
+    /// NaN / ±Inf input samples replaced by 0.
+    pub fn non_finite_samples(&self) -> u64 {
+        self.downmix.non_finite()
+    }
+
+    /// Feeds interleaved samples; returns the number of segments completed.
+    pub fn push(&mut self, interleaved: &[f32]) -> Result<usize> {
+        if self.finished {
+            return Err(Error::EngineStopped("push after finish".into()));
+        }
+        self.input_frames += (interleaved.len() / self.channels) as u64;
+        self.mono.clear();
+        self.downmix
+            .process(interleaved, self.channels, &mut self.mono);
+        self.resampled.clear();
+        self.resampler.push(&self.mono, &mut self.resampled)?;
+        self.mel.push(&self.resampled, &mut self.frames);
+        self.run_segments()
+    }
+
+    /// Ends the stream: flushes the resampler and runs the last complete segments.
+    pub fn finish(&mut self) -> Result<usize> {
+        if self.finished {
+            return Ok(0);
+        }
+        self.finished = true;
+        self.resampled.clear();
+        self.resampler.finish(&mut self.resampled)?;
+        self.mel.push(&self.resampled, &mut self.frames);
+        self.run_segments()
+    }
+
+    fn run_segments(&mut self) -> Result<usize> {
+        let n_mels = self.n_mels;
+        let available = self.frames_base + (self.frames.len() / n_mels) as u64;
+        let mut done = 0;
+        for (i, model) in self.models.iter_mut().enumerate() {
+            let cur = &mut self.cursors[i];
+            let dim = model.feature_dim();
+            while cur.next_start + model.frames as u64 <= available {
+                let a = (cur.next_start - self.frames_base) as usize * n_mels;
+                let seg = &self.frames[a..a + model.frames * n_mels];
+                let end_sample = (cur.next_start + model.frames as u64 - 1) * self.hop as u64
+                    + self.n_fft as u64;
+                let end_t = end_sample as f64 / self.model_rate as f64;
+                let silent = self
+                    .cfg
+                    .silence_gate
+                    .is_some_and(|g| seg.iter().all(|&v| v < g));
+                if silent {
+                    self.silent_segments += 1;
+                } else {
+                    model.extract(seg, 1, &mut self.feat[..dim])?;
+                    sanitize(&mut self.feat[..dim]);
+                    self.aggregates.scales[i].add(&self.feat[..dim], end_t);
+                }
+                self.last_segment_silent = silent;
+                cur.next_start += model.hop_frames as u64;
+                self.segments += 1;
+                done += 1;
+            }
+        }
+        // Drop frames no scale needs any more.
+        let keep_from = self
+            .cursors
+            .iter()
+            .map(|c| c.next_start)
+            .min()
+            .unwrap_or(available);
+        let drop = (keep_from.saturating_sub(self.frames_base)) as usize;
+        if drop > 0 && drop * n_mels * 2 >= self.frames.len() {
+            self.frames.drain(..drop * n_mels);
+            self.frames_base += drop as u64;
+        }
+        Ok(done)
+    }
+
+    /// Gives the scale models back (to reuse their sessions for another file).
+    pub fn into_models(self) -> Vec<ScaleModel> {
+        self.models
+    }
+
+    /// Forgets the session (aggregates) but keeps the stream position.
+    pub fn reset_aggregates(&mut self) {
+        self.aggregates.reset();
+    }
+}
+
+/// Model outputs are ReLU activations; anything non-finite would poison the means.
+fn sanitize(x: &mut [f32]) {
+    for v in x {
+        if !v.is_finite() {
+            *v = 0.0;
+        }
+    }
+}
+
+/// The classifier applied to the three views of the aggregates (one batched call).
+pub struct Tagger {
+    classifier: Classifier,
+    features: Vec<f32>,
+    out: Vec<f32>,
+}
+
+impl Tagger {
+    pub fn new(classifier: Classifier) -> Self {
+        let (d, t) = (classifier.input_dim, classifier.n_tags);
+        Tagger {
+            classifier,
+            features: vec![0.0; 3 * d],
+            out: vec![0.0; 3 * t],
+        }
+    }
+
+    pub fn n_tags(&self) -> usize {
+        self.classifier.n_tags
+    }
+
+    pub fn into_classifier(self) -> Classifier {
+        self.classifier
+    }
+
+    /// Scores all three views into `scores`; false while some scale has no segment yet.
+    pub fn score(&mut self, aggregates: &Aggregates, scores: &mut Scores) -> Result<bool> {
+        let d = self.classifier.input_dim;
+        if aggregates.dim() != d {
+            return Err(Error::Inference {
+                stage: "classifier".into(),
+                reason: format!(
+                    "aggregate dimension {} but classifier input {d}",
+                    aggregates.dim()
+                ),
+            });
+        }
+        for (k, v) in View::ALL.iter().enumerate() {
+            if !aggregates.write(*v, &mut self.features[k * d..(k + 1) * d]) {
+                return Ok(false);
+            }
+        }
+        self.classifier.predict(&self.features, 3, &mut self.out)?;
+        let t = self.classifier.n_tags;
+        scores.n_tags = t;
+        for (k, v) in View::ALL.iter().enumerate() {
+            let dst = scores.view_mut(*v);
+            for (d, &s) in dst.iter_mut().zip(&self.out[k * t..(k + 1) * t]) {
+                *d = if s.is_finite() {
+                    s.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+            }
+        }
+        Ok(true)
+    }
+
+    /// Scores one feature vector (e.g. a song-level feature computed elsewhere).
+    pub fn score_features(&mut self, features: &[f32], out: &mut [f32]) -> Result<()> {
+        self.classifier.predict(features, 1, out)
+    }
+}

@@ -1,0 +1,94 @@
+//! What the engine publishes: fixed-size, `Copy`, so publishing never allocates.
+
+/// Upper bound on the number of tags a manifest may declare (validated at load time).
+pub const MAX_TAGS: usize = 64;
+
+/// One view of the aggregate: which average the scores come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    /// Mean over every segment of the session (the paper's song-level aggregate).
+    Session,
+    /// Mean over the segments of the last N seconds.
+    Window,
+    /// Exponential moving average of the segment features.
+    Ema,
+}
+
+impl View {
+    pub const ALL: [View; 3] = [View::Session, View::Window, View::Ema];
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Session => "session",
+            View::Window => "window",
+            View::Ema => "ema",
+        }
+    }
+}
+
+/// Tag scores in manifest tag order for the three views, plus bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scores {
+    /// Seconds of audio consumed (at the input rate) when these scores were made.
+    pub t: f64,
+    /// Number of valid entries in each score array.
+    pub n_tags: usize,
+    pub session: [f32; MAX_TAGS],
+    pub window: [f32; MAX_TAGS],
+    pub ema: [f32; MAX_TAGS],
+    /// Frames dropped by the audio side so far.
+    pub dropped: u64,
+    /// Segments analysed so far, summed over scales.
+    pub segments: u64,
+    /// Monotonic update counter (0 = nothing published yet).
+    pub seq: u64,
+    /// True when the input is (digitally) silent and the scores are being held.
+    pub silent: bool,
+}
+
+impl Default for Scores {
+    fn default() -> Self {
+        Scores {
+            t: 0.0,
+            n_tags: 0,
+            session: [0.0; MAX_TAGS],
+            window: [0.0; MAX_TAGS],
+            ema: [0.0; MAX_TAGS],
+            dropped: 0,
+            segments: 0,
+            seq: 0,
+            silent: false,
+        }
+    }
+}
+
+impl Scores {
+    pub fn view(&self, v: View) -> &[f32] {
+        match v {
+            View::Session => &self.session[..self.n_tags],
+            View::Window => &self.window[..self.n_tags],
+            View::Ema => &self.ema[..self.n_tags],
+        }
+    }
+
+    pub(crate) fn view_mut(&mut self, v: View) -> &mut [f32] {
+        let n = self.n_tags;
+        match v {
+            View::Session => &mut self.session[..n],
+            View::Window => &mut self.window[..n],
+            View::Ema => &mut self.ema[..n],
+        }
+    }
+
+    /// Indices of the `k` highest scores of a view, best first.
+    pub fn top(&self, v: View, k: usize) -> Vec<usize> {
+        top_k(self.view(v), k)
+    }
+}
+
+/// Indices of the `k` highest values, best first (ties keep manifest order).
+pub fn top_k(scores: &[f32], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    idx.truncate(k);
+    idx
+}

@@ -1,0 +1,73 @@
+//! The library's error type: each variant says what went wrong and where.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in mstag, with enough context for a person to act on it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("model manifest {path}: {reason}")]
+    Manifest { path: PathBuf, reason: String },
+
+    #[error("model file {path}: {reason}")]
+    Model { path: PathBuf, reason: String },
+
+    #[error(
+        "ONNX Runtime library not usable: {reason}\n  \
+         run `cargo xtask setup` (it installs onnxruntime {version} from PyPI into .ort/lib), \
+         or point ORT_DYLIB_PATH at libonnxruntime.so.{version}"
+    )]
+    Runtime {
+        reason: String,
+        version: &'static str,
+    },
+
+    #[error("execution provider {provider}: {reason}")]
+    ExecutionProvider { provider: String, reason: String },
+
+    #[error("inference failed in {stage}: {reason}")]
+    Inference { stage: String, reason: String },
+
+    #[error("{path}: {reason}")]
+    Decode { path: PathBuf, reason: String },
+
+    #[error("unsupported audio format: {reason}")]
+    AudioFormat { reason: String },
+
+    #[error("audio device: {reason}")]
+    Device { reason: String },
+
+    #[error("invalid setting {name} = {value}: {reason}")]
+    InvalidSetting {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+
+    #[error("resampler: {0}")]
+    Resample(String),
+
+    #[error("output {what}: {reason}")]
+    Output { what: String, reason: String },
+
+    #[error("engine stopped: {0}")]
+    EngineStopped(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The model manifest (`models/manifest.json`): the only place that knows the sample rate,
+//! the front end, the scales, the layers and widths, the feature order, the tags and the
+//! files with their checksums.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::dsp::FrontendConfig;
+use crate::engine::scores::MAX_TAGS;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Level {
+    /// Output name in the scale's ONNX graph.
+    pub output: String,
+    /// Index of the conv layer this level is taken from.
+    pub layer: usize,
+    /// Number of filters (values per segment).
+    pub width: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Scale {
+    pub name: String,
+    /// Segment length in mel frames.
+    pub frames: usize,
+    /// Frames between the starts of consecutive segments.
+    pub hop_frames: usize,
+    pub file: String,
+    pub sha256: String,
+    pub input: String,
+    pub levels: Vec<Level>,
+}
+
+impl Scale {
+    /// Feature values this scale contributes (sum of level widths).
+    pub fn feature_dim(&self) -> usize {
+        self.levels.iter().map(|l| l.width).sum()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClassifierSpec {
+    pub file: String,
+    pub sha256: String,
+    pub input: String,
+    pub output: String,
+    pub input_dim: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub name: String,
+    pub sample_rate: u32,
+    pub frontend: FrontendConfig,
+    pub scales: Vec<Scale>,
+    pub classifier: ClassifierSpec,
+    pub feature_order: Vec<String>,
+    pub tags: Vec<String>,
+    /// Folder the manifest was read from; model files are relative to it.
+    #[serde(skip)]
+    pub dir: PathBuf,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+impl Manifest {
+    /// Reads and validates a manifest. Checksums are verified by [`Manifest::verify_files`].
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates manifest text; `path` is used for messages and to find files.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
+        let bad = |reason: String| Error::Manifest {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut m: Manifest =
+            serde_json::from_str(text).map_err(|e| bad(format!("not a valid manifest: {e}")))?;
+        m.path = path.to_path_buf();
+        m.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        m.validate().map_err(bad)?;
+        Ok(m)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.format != 1 {
+            return Err(format!(
+                "format {} (this mstag reads format 1)",
+                self.format
+            ));
+        }
+        if !(8_000..=192_000).contains(&self.sample_rate) {
+            return Err(format!("sample_rate {}", self.sample_rate));
+        }
+        self.frontend
+            .validate(self.sample_rate)
+            .map_err(|e| format!("frontend: {e}"))?;
+        if self.tags.is_empty() || self.tags.len() > MAX_TAGS {
+            return Err(format!(
+                "{} tags (1 to {MAX_TAGS} supported)",
+                self.tags.len()
+            ));
+        }
+        if self.scales.is_empty() {
+            return Err("no scales".into());
+        }
+        let mut order = Vec::new();
+        for s in &self.scales {
+            if s.frames == 0 || s.frames > 10_000 || s.hop_frames == 0 {
+                return Err(format!(
+                    "scale {}: frames {} / hop_frames {}",
+                    s.name, s.frames, s.hop_frames
+                ));
+            }
+            if s.levels.is_empty() || s.levels.iter().any(|l| l.width == 0 || l.width > 65_536) {
+                return Err(format!("scale {}: bad levels", s.name));
+            }
+            check_file_name(&s.file)?;
+            order.extend(s.levels.iter().map(|l| format!("{}/{}", s.name, l.output)));
+        }
+        check_file_name(&self.classifier.file)?;
+        if order != self.feature_order {
+            return Err(format!(
+                "feature_order {:?} does not match the scales' levels {:?}",
+                self.feature_order, order
+            ));
+        }
+        let dim: usize = self.scales.iter().map(Scale::feature_dim).sum();
+        if dim != self.classifier.input_dim {
+            return Err(format!(
+                "classifier input_dim {} but the scales' levels add up to {dim}",
+                self.classifier.input_dim
+            ));
+        }
+        Ok(())
+    }
+
+    /// Total feature dimension (classifier input).
+    pub fn feature_dim(&self) -> usize {
+        self.classifier.input_dim
+    }
+
+    pub fn n_tags(&self) -> usize {
+        self.tags.len()
+    }
+
+    /// Longest segment in frames (the warm-up before the first scores).
+    pub fn max_segment_frames(&self) -> usize {
+        self.scales.iter().map(|s| s.frames).max().unwrap_or(0)
+    }
+
+    pub fn file_path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    /// Checks that every model file exists and has the manifest's SHA-256.
+    pub fn verify_files(&self) -> Result<()> {
+        let files = self
+            .scales
+            .iter()
+            .map(|s| (&s.file, &s.sha256))
+            .chain(std::iter::once((
+                &self.classifier.file,
+                &self.classifier.sha256,
+            )));
+        for (file, sha) in files {
+            let path = self.file_path(file);
+            let bytes = std::fs::read(&path).map_err(|e| Error::Model {
+                path: path.clone(),
+                reason: format!(
+                    "cannot read it ({e}); the manifest {} lists it",
+                    self.path.display()
+                ),
+            })?;
+            let got = hex::encode(Sha256::digest(&bytes));
+            if !got.eq_ignore_ascii_case(sha) {
+                return Err(Error::Model {
+                    path,
+                    reason: format!(
+                        "SHA-256 {got} does not match the manifest's {sha} (file changed, truncated or from another model version)"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_file_name(f: &str) -> std::result::Result<(), String> {
+    let p = Path::new(f);
+    if f.is_empty()
+        || p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(format!(
+            "model file name {f:?} must be a plain relative path inside the models folder"
+        ));
+    }
+    Ok(())
+}
+
+/// The bundled models: `$MSTAG_MODELS`, else `models/` beside the executable (bundles and
+/// installs), else this source tree's `models/`.
+pub fn default_manifest_path() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MSTAG_MODELS") {
+        return PathBuf::from(dir).join("manifest.json");
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            let p = dir.join("models").join("manifest.json");
+            if p.exists() {
+                return p;
+            }
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join("manifest.json")
+}

@@ -1,0 +1,147 @@
+//! ONNX Runtime, loaded at run time from the PyPI wheel's library (`cargo xtask setup`),
+//! and the choice of execution provider.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+
+use crate::error::{Error, Result};
+
+/// The ONNX Runtime release mstag is built and tested against (PyPI `onnxruntime`).
+pub const ORT_VERSION: &str = "1.31.1";
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+    /// CUDA execution provider; fails loudly where there is none.
+    Cuda,
+    /// CUDA where it works, otherwise CPU (and says so).
+    Auto,
+}
+
+impl std::str::FromStr for Device {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" | "gpu" => Ok(Device::Cuda),
+            "auto" => Ok(Device::Auto),
+            _ => Err(Error::InvalidSetting {
+                name: "--device",
+                value: s.into(),
+                reason: "choose one of: cpu, cuda, auto".into(),
+            }),
+        }
+    }
+}
+
+fn lib_names() -> [String; 2] {
+    [
+        format!("libonnxruntime.so.{ORT_VERSION}"),
+        "libonnxruntime.so".to_string(),
+    ]
+}
+
+/// Places searched for the library, in order: `ORT_DYLIB_PATH`, beside the executable (and
+/// its `lib/`), then `.ort/lib` of this source tree (where `cargo xtask setup` puts it).
+pub fn library_candidates() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        if !p.is_empty() {
+            out.push(PathBuf::from(p));
+        }
+    }
+    let mut dirs = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(d) = exe.parent() {
+            dirs.push(d.to_path_buf());
+            dirs.push(d.join("lib"));
+            // Test binaries live in target/<profile>/deps.
+            if let Some(up) = d.parent() {
+                dirs.push(up.to_path_buf());
+            }
+        }
+    }
+    dirs.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(".ort")
+            .join("lib"),
+    );
+    for d in dirs {
+        for n in lib_names() {
+            out.push(d.join(n));
+        }
+    }
+    out
+}
+
+static ENV: OnceLock<std::result::Result<(Environment, PathBuf), String>> = OnceLock::new();
+
+/// The process-wide ONNX Runtime environment (loaded once; engines share it, not sessions).
+pub fn environment() -> Result<&'static Environment> {
+    runtime().map(|(env, _)| env)
+}
+
+/// Path of the loaded ONNX Runtime library.
+pub fn library_path() -> Result<&'static Path> {
+    runtime().map(|(_, p)| p.as_path())
+}
+
+fn runtime() -> Result<&'static (Environment, PathBuf)> {
+    let r = ENV.get_or_init(|| {
+        let candidates = library_candidates();
+        let explicit = std::env::var_os("ORT_DYLIB_PATH").is_some_and(|p| !p.is_empty());
+        let found = candidates.iter().find(|p| p.is_file()).cloned();
+        let path = match found {
+            Some(p) => p,
+            None => {
+                return Err(format!(
+                    "libonnxruntime.so.{ORT_VERSION} not found (looked in {})",
+                    candidates
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        };
+        if explicit && !candidates[0].is_file() {
+            return Err(format!(
+                "ORT_DYLIB_PATH={} is not a file",
+                candidates[0].display()
+            ));
+        }
+        let builder = ort::init_from(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let env = builder
+            .with_name("mstag")
+            .build()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok((env, path))
+    });
+    r.as_ref().map_err(|reason| Error::Runtime {
+        reason: reason.clone(),
+        version: ORT_VERSION,
+    })
+}
+
+/// Execution providers to register for a device choice.
+pub(crate) fn execution_providers(
+    device: Device,
+) -> Result<Vec<ort::ep::ExecutionProviderDispatch>> {
+    match device {
+        Device::Cpu => Ok(Vec::new()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda => Ok(vec![ort::ep::CUDA::default().build().error_on_failure()]),
+        #[cfg(feature = "cuda")]
+        Device::Auto => Ok(vec![ort::ep::CUDA::default().build().fail_silently()]),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda => Err(Error::ExecutionProvider {
+            provider: "CUDA".into(),
+            reason: "this mstag was built without the `cuda` feature (cargo build --release --features cuda)".into(),
+        }),
+        #[cfg(not(feature = "cuda"))]
+        Device::Auto => Ok(Vec::new()),
+    }
+}

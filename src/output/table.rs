@@ -1,0 +1,390 @@
+//! Formatting the offline results of `mstag tag`: JSON, CSV, or a human-readable table.
+//!
+//! All three take the per-file results in input order plus the manifest's tag names, and
+//! return text ending in a newline (ready for `print!` or a file). Scores are in manifest
+//! order; a score without a name (more scores than names) is called `tag<i>`.
+
+use serde_json::{Map, Number, Value};
+
+use crate::engine::scores::top_k;
+
+/// The outcome of tagging one file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FileResult {
+    /// The file as the user named it.
+    pub file: String,
+    /// Length of the decoded audio in seconds, when known.
+    pub duration_s: Option<f64>,
+    /// Song-level tag scores in manifest order, when tagging succeeded.
+    pub tags: Option<Vec<f32>>,
+    /// Why the file could not be tagged; takes precedence over `tags`.
+    pub error: Option<String>,
+}
+
+impl FileResult {
+    /// A successfully tagged file.
+    pub fn ok(file: impl Into<String>, duration_s: Option<f64>, tags: Vec<f32>) -> Self {
+        FileResult {
+            file: file.into(),
+            duration_s,
+            tags: Some(tags),
+            error: None,
+        }
+    }
+
+    /// A file that failed, with the error message to report.
+    pub fn failed(file: impl Into<String>, error: impl Into<String>) -> Self {
+        FileResult {
+            file: file.into(),
+            duration_s: None,
+            tags: None,
+            error: Some(error.into()),
+        }
+    }
+
+    /// The error to report for this file, if any: its `error`, or a note when it has
+    /// neither error nor tags.
+    fn failure(&self) -> Option<&str> {
+        match (&self.error, &self.tags) {
+            (Some(e), _) => Some(e.as_str()),
+            (None, None) => Some(NO_TAGS),
+            (None, Some(_)) => None,
+        }
+    }
+}
+
+/// Reported for a result that has neither tags nor an error.
+const NO_TAGS: &str = "no tags were produced";
+
+fn tag_name(tag_names: &[String], i: usize) -> String {
+    match tag_names.get(i) {
+        Some(n) => n.clone(),
+        None => format!("tag{i}"),
+    }
+}
+
+/// An `f32` as a JSON number with its shortest decimal form (0.7, not 0.699999988…);
+/// `null` when not finite (JSON has no NaN).
+fn json_f32(x: f32) -> Value {
+    if !x.is_finite() {
+        return Value::Null;
+    }
+    format!("{x}")
+        .parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
+fn json_f64(x: f64) -> Value {
+    Number::from_f64(x).map_or(Value::Null, Value::Number)
+}
+
+/// The results as a pretty-printed JSON array, one object per file, in order.
+///
+/// A tagged file is `{"file": …, "duration_s": …, "tags": {"<tag>": score, …}}` with the
+/// tags in manifest order (`duration_s` is `null` when unknown); a failed one is
+/// `{"file": …, "error": "…"}`. Non-finite numbers become `null`.
+///
+/// Key order relies on serde_json's `preserve_order` feature.
+pub fn to_json(results: &[FileResult], tag_names: &[String]) -> String {
+    let array: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            let mut obj = Map::new();
+            obj.insert("file".into(), Value::String(r.file.clone()));
+            match (r.failure(), &r.tags) {
+                (None, Some(tags)) => {
+                    obj.insert(
+                        "duration_s".into(),
+                        r.duration_s.map_or(Value::Null, json_f64),
+                    );
+                    let map: Map<String, Value> = tags
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &x)| (tag_name(tag_names, i), json_f32(x)))
+                        .collect();
+                    obj.insert("tags".into(), Value::Object(map));
+                }
+                (failure, _) => {
+                    obj.insert(
+                        "error".into(),
+                        Value::String(failure.unwrap_or(NO_TAGS).to_string()),
+                    );
+                }
+            }
+            Value::Object(obj)
+        })
+        .collect();
+    // Serializing a Value built from strings and finite numbers cannot fail; fall back to
+    // the compact form (also infallible in practice) rather than panicking.
+    let mut s = serde_json::to_string_pretty(&Value::Array(array))
+        .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
+    s.push('\n');
+    s
+}
+
+/// Quotes a CSV field (RFC 4180) when it holds a comma, quote, line break, or
+/// leading/trailing space; quotes inside are doubled.
+fn csv_field(s: &str) -> String {
+    let needs = s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ');
+    if needs {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The results as CSV: header `file,duration_s,error,<tag1>,…`, then one row per file.
+///
+/// Durations have 3 decimals, scores their shortest exact decimal form; an unknown or
+/// non-finite value is an empty field, and a failed file has empty score fields. The tag
+/// columns follow `tag_names` (extra scores get `tag<i>` columns). Lines end in `\n`.
+pub fn to_csv(results: &[FileResult], tag_names: &[String]) -> String {
+    let n_cols = results
+        .iter()
+        .filter_map(|r| r.tags.as_ref().map(Vec::len))
+        .max()
+        .unwrap_or(0)
+        .max(tag_names.len());
+    let mut out = String::from("file,duration_s,error");
+    for i in 0..n_cols {
+        out.push(',');
+        out.push_str(&csv_field(&tag_name(tag_names, i)));
+    }
+    out.push('\n');
+
+    for r in results {
+        out.push_str(&csv_field(&r.file));
+        out.push(',');
+        if let Some(d) = r.duration_s.filter(|d| d.is_finite()) {
+            out.push_str(&format!("{d:.3}"));
+        }
+        out.push(',');
+        let failure = r.failure();
+        if let Some(e) = failure {
+            out.push_str(&csv_field(e));
+        }
+        let tags = if failure.is_none() {
+            r.tags.as_deref()
+        } else {
+            None
+        };
+        for i in 0..n_cols {
+            out.push(',');
+            if let Some(x) = tags.and_then(|t| t.get(i)).filter(|x| x.is_finite()) {
+                out.push_str(&format!("{x}"));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `m:ss.s` for a duration, `?` when unknown.
+fn format_duration(d: Option<f64>) -> String {
+    match d.filter(|d| d.is_finite() && *d >= 0.0) {
+        Some(d) => {
+            let tenths = (d * 10.0).round() as u64;
+            format!(
+                "{}:{:02}.{}",
+                tenths / 600,
+                (tenths % 600) / 10,
+                tenths % 10
+            )
+        }
+        None => "?".to_string(),
+    }
+}
+
+/// The results for people: per file a line with its name and duration, then its `top`
+/// best tags (name, score with 3 decimals, and a small bar), or its error; files are
+/// separated by a blank line.
+///
+/// ```text
+/// song.mp3  (3:02.4)
+///   rock      0.912  #########
+///   guitar    0.803  ########
+///
+/// broken.wav  error: unsupported audio format
+/// ```
+pub fn to_table(results: &[FileResult], tag_names: &[String], top: usize) -> String {
+    let mut out = String::new();
+    for (k, r) in results.iter().enumerate() {
+        if k > 0 {
+            out.push('\n');
+        }
+        if let Some(e) = r.failure() {
+            // Keep a multi-line message indented under its file.
+            let e = e.replace('\n', "\n    ");
+            out.push_str(&format!("{}  error: {e}\n", r.file));
+            continue;
+        }
+        out.push_str(&format!(
+            "{}  ({})\n",
+            r.file,
+            format_duration(r.duration_s)
+        ));
+        let tags = r.tags.as_deref().unwrap_or(&[]);
+        let ranked: Vec<f32> = tags
+            .iter()
+            .map(|&x| if x.is_finite() { x } else { f32::NEG_INFINITY })
+            .collect();
+        let best = top_k(&ranked, top);
+        let width = best
+            .iter()
+            .map(|&i| tag_name(tag_names, i).chars().count())
+            .max()
+            .unwrap_or(0);
+        for i in best {
+            let x = tags[i];
+            let (value, bar) = if x.is_finite() {
+                let n = (x.clamp(0.0, 1.0) * 10.0).round() as usize;
+                (format!("{x:.3}"), "#".repeat(n))
+            } else {
+                ("  -  ".to_string(), String::new())
+            };
+            let line = format!("  {:<width$}  {value}  {bar}", tag_name(tag_names, i));
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+    if results.is_empty() {
+        out.push_str("(no files)\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        ["rock", "jazz", "guitar", "piano"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    fn sample() -> Vec<FileResult> {
+        vec![
+            FileResult::ok("a.mp3", Some(183.456), vec![0.7, 0.1, 0.9, 0.05]),
+            FileResult::failed("b,\"odd\".wav", "unsupported audio format: \"aiff\", sorry"),
+            FileResult::ok("c.flac", None, vec![0.2, 0.6, f32::NAN, 0.3]),
+        ]
+    }
+
+    #[test]
+    fn json_parses_back_and_keeps_tag_order() {
+        // Manifest order deliberately not alphabetical.
+        let names: Vec<String> = ["zeta", "alpha", "mid", "beta"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let text = to_json(&sample(), &names);
+        assert!(text.ends_with('\n'));
+        let v: Value = serde_json::from_str(&text).expect("valid JSON");
+        let arr = v.as_array().expect("array");
+        assert_eq!(arr.len(), 3);
+
+        assert_eq!(arr[0]["file"], "a.mp3");
+        assert_eq!(arr[0]["duration_s"], 183.456);
+        let tags = arr[0]["tags"].as_object().expect("tags object");
+        let keys: Vec<&str> = tags.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["zeta", "alpha", "mid", "beta"]);
+        assert_eq!(tags["zeta"], 0.7, "shortest decimal form of the f32");
+        assert_eq!(tags["mid"], 0.9);
+
+        assert_eq!(arr[1]["file"], "b,\"odd\".wav");
+        assert_eq!(arr[1]["error"], "unsupported audio format: \"aiff\", sorry");
+        assert!(arr[1].get("tags").is_none());
+
+        assert!(arr[2]["duration_s"].is_null());
+        assert!(arr[2]["tags"]["mid"].is_null(), "NaN becomes null");
+        // Object keys in file order too.
+        let obj_keys: Vec<&str> = arr[0]
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(obj_keys, ["file", "duration_s", "tags"]);
+    }
+
+    #[test]
+    fn json_empty_and_missing_result() {
+        assert_eq!(to_json(&[], &names()).trim(), "[]");
+        let r = FileResult {
+            file: "x".into(),
+            ..FileResult::default()
+        };
+        let v: Value = serde_json::from_str(&to_json(&[r], &names())).expect("valid JSON");
+        assert_eq!(v[0]["error"], NO_TAGS);
+    }
+
+    #[test]
+    fn csv_header_rows_and_quoting() {
+        let text = to_csv(&sample(), &names());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines[0], "file,duration_s,error,rock,jazz,guitar,piano");
+        assert_eq!(lines[1], "a.mp3,183.456,,0.7,0.1,0.9,0.05");
+        assert_eq!(
+            lines[2],
+            "\"b,\"\"odd\"\".wav\",,\"unsupported audio format: \"\"aiff\"\", sorry\",,,,"
+        );
+        assert_eq!(lines[3], "c.flac,,,0.2,0.6,,0.3");
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn csv_quotes_tag_names_and_newlines() {
+        let names = vec!["a,b".to_string(), "plain".to_string()];
+        let rows = [FileResult::failed("x.wav", "line1\nline2")];
+        let text = to_csv(&rows, &names);
+        assert!(
+            text.starts_with("file,duration_s,error,\"a,b\",plain\n"),
+            "{text}"
+        );
+        assert!(text.contains("x.wav,,\"line1\nline2\",,\n"), "{text:?}");
+    }
+
+    #[test]
+    fn csv_field_rules() {
+        assert_eq!(csv_field("plain.wav"), "plain.wav");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field(" lead"), "\" lead\"");
+    }
+
+    #[test]
+    fn table_lists_top_tags_or_error() {
+        let text = to_table(&sample(), &names(), 2);
+        let expected = "\
+a.mp3  (3:03.5)
+  guitar  0.900  #########
+  rock    0.700  #######
+
+b,\"odd\".wav  error: unsupported audio format: \"aiff\", sorry
+
+c.flac  (?)
+  jazz   0.600  ######
+  piano  0.300  ###
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn table_nan_ranks_last_and_prints_no_nan() {
+        let text = to_table(&sample()[2..], &names(), 10);
+        assert!(!text.to_lowercase().contains("nan"), "{text}");
+        assert!(
+            text.lines()
+                .last()
+                .unwrap_or_default()
+                .starts_with("  guitar"),
+            "{text}"
+        );
+        assert_eq!(to_table(&[], &names(), 5), "(no files)\n");
+    }
+}

@@ -1,0 +1,426 @@
+//! Live terminal view for `mstag-live`: the top tags of one view as horizontal bars,
+//! redrawn in place so the display updates without scrolling.
+//!
+//! [`TerminalView::render`] is pure (scores in, text out) and is what the tests look at;
+//! [`TerminalView::draw`] adds the ANSI cursor movement that overwrites the previous frame.
+
+use std::io::{self, Write};
+
+use crate::engine::scores::{top_k, Scores, View};
+
+/// Default width of a bar, in terminal cells, for a score of 1.0.
+pub const DEFAULT_BAR_WIDTH: usize = 40;
+
+/// Tag names longer than this are shortened with an ellipsis so the bars stay aligned.
+const MAX_NAME_WIDTH: usize = 24;
+
+/// Partial blocks for 1/8 .. 7/8 of a cell (index = eighths - 1).
+const PARTIAL_BLOCKS: [char; 7] = ['▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+const FULL_BLOCK: char = '█';
+
+const RESET: &str = "\x1b[0m";
+const BOLD: &str = "\x1b[1m";
+const DIM: &str = "\x1b[2m";
+const BAR_COLOR: &str = "\x1b[36m";
+const TOP_BAR_COLOR: &str = "\x1b[1;32m";
+
+/// A live, redraw-in-place terminal display of the top tags of one [`View`].
+///
+/// ```text
+/// t 01:23.4 | view session | dropped 0 | listening
+/// rock          ████████████████████████████▋           0.718
+/// guitar        ██████████████████████▎                 0.557
+/// ```
+#[derive(Debug, Clone)]
+pub struct TerminalView {
+    tag_names: Vec<String>,
+    top_n: usize,
+    view: View,
+    color: bool,
+    bar_width: usize,
+    name_width: usize,
+    /// Lines written by the last [`draw`](Self::draw) (0 before the first one).
+    last_lines: usize,
+}
+
+impl TerminalView {
+    /// A view showing the `top_n` best tags of `view`, with ANSI colours when `color` is true.
+    ///
+    /// `tag_names` are in manifest order; a score without a name is shown as `tag<i>`.
+    pub fn new(tag_names: Vec<String>, top_n: usize, view: View, color: bool) -> Self {
+        let name_width = tag_names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(0)
+            .clamp(4, MAX_NAME_WIDTH);
+        TerminalView {
+            tag_names,
+            top_n,
+            view,
+            color,
+            bar_width: DEFAULT_BAR_WIDTH,
+            name_width,
+            last_lines: 0,
+        }
+    }
+
+    /// Sets the width of a full bar (score 1.0) in terminal cells (at least 1).
+    pub fn with_bar_width(mut self, width: usize) -> Self {
+        self.bar_width = width.max(1);
+        self
+    }
+
+    /// The view whose scores are shown.
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// Switches to another view (e.g. on a key press); takes effect on the next draw.
+    pub fn set_view(&mut self, view: View) {
+        self.view = view;
+    }
+
+    /// Number of lines the last [`draw`](Self::draw) wrote (what the next one moves up over).
+    pub fn lines_drawn(&self) -> usize {
+        self.last_lines
+    }
+
+    /// Forgets the previous frame, so the next [`draw`](Self::draw) starts on a fresh line
+    /// instead of overwriting (use after something else was printed to the terminal).
+    pub fn reset(&mut self) {
+        self.last_lines = 0;
+    }
+
+    /// The frame as text: a header line, then one line per shown tag, each ending in `\n`.
+    ///
+    /// The header holds the audio time (`mm:ss.s`), the view name, the dropped-frame count
+    /// and `status` (control characters replaced by spaces so the line count stays right).
+    /// Tags are the `top_n` best of the view, best first; non-finite scores rank last, draw
+    /// an empty bar and print as `-.---`, never `NaN`.
+    pub fn render(&self, s: &Scores, status: &str) -> String {
+        let mut out = String::new();
+        self.push_header(&mut out, s, status);
+
+        let scores = s.view(self.view);
+        if scores.is_empty() || s.seq == 0 {
+            out.push_str(&self.paint(DIM, "  (waiting for the first scores)"));
+            out.push('\n');
+            return out;
+        }
+        // Rank with non-finite scores last (top_k's total order would put NaN first).
+        let ranked: Vec<f32> = scores
+            .iter()
+            .map(|&x| if x.is_finite() { x } else { f32::NEG_INFINITY })
+            .collect();
+        for (rank, &i) in top_k(&ranked, self.top_n).iter().enumerate() {
+            let name = fit_name(&self.tag_name(i), self.name_width);
+            let score = scores[i];
+            let bar = bar(score, self.bar_width);
+            let value = format_score(score);
+            if self.color {
+                let (name_style, bar_style) = if rank == 0 {
+                    (BOLD, TOP_BAR_COLOR)
+                } else {
+                    ("", BAR_COLOR)
+                };
+                out.push_str(&format!(
+                    "{name_style}{name:<nw$}{RESET} {bar_style}{bar}{RESET} {value}\n",
+                    nw = self.name_width
+                ));
+            } else {
+                out.push_str(&format!(
+                    "{name:<nw$} {bar} {value}\n",
+                    nw = self.name_width
+                ));
+            }
+        }
+        out
+    }
+
+    /// Writes the frame from [`render`](Self::render) over the previous one.
+    ///
+    /// On every draw after the first it moves the cursor up by the number of lines drawn
+    /// last time (`ESC[<n>A`), clears and rewrites each line (`ESC[2K`), and clears below the
+    /// new frame (`ESC[J`) in case it is shorter. The writer is flushed.
+    ///
+    /// The line count is only right while no line wraps and the frame fits the terminal:
+    /// keep `top_n` below the terminal height and the bars/status short enough for its
+    /// width. Call [`reset`](Self::reset) after printing anything else in between.
+    pub fn draw(&mut self, out: &mut impl Write, s: &Scores, status: &str) -> io::Result<()> {
+        let frame = self.render(s, status);
+        let mut buf = String::with_capacity(frame.len() + 16 * (self.last_lines + 2));
+        if self.last_lines > 0 {
+            buf.push_str(&format!("\r\x1b[{}A", self.last_lines));
+        }
+        let mut lines = 0;
+        for line in frame.lines() {
+            buf.push_str("\r\x1b[2K");
+            buf.push_str(line);
+            buf.push('\n');
+            lines += 1;
+        }
+        buf.push_str("\x1b[J");
+        out.write_all(buf.as_bytes())?;
+        out.flush()?;
+        self.last_lines = lines;
+        Ok(())
+    }
+
+    fn push_header(&self, out: &mut String, s: &Scores, status: &str) {
+        let status: String = status
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let mut header = format!(
+            "t {} | view {} | dropped {}",
+            format_clock(s.t),
+            self.view.name(),
+            s.dropped
+        );
+        if s.silent {
+            header.push_str(" | silent");
+        }
+        if !status.trim().is_empty() {
+            header.push_str(" | ");
+            header.push_str(status.trim());
+        }
+        out.push_str(&self.paint(BOLD, &header));
+        out.push('\n');
+    }
+
+    fn tag_name(&self, i: usize) -> String {
+        match self.tag_names.get(i) {
+            Some(n) => n.clone(),
+            None => format!("tag{i}"),
+        }
+    }
+
+    fn paint(&self, style: &str, text: &str) -> String {
+        if self.color {
+            format!("{style}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// `mm:ss.s` for a time in seconds (minutes keep counting past 59; negative or
+/// non-finite times show as `00:00.0`).
+pub fn format_clock(t: f64) -> String {
+    let tenths = if t.is_finite() && t > 0.0 {
+        (t * 10.0).round().min(u64::MAX as f64) as u64
+    } else {
+        0
+    };
+    format!(
+        "{:02}:{:02}.{}",
+        tenths / 600,
+        (tenths % 600) / 10,
+        tenths % 10
+    )
+}
+
+/// A score with three decimals, or `-.---` when it is not finite.
+fn format_score(x: f32) -> String {
+    if x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        "-.---".to_string()
+    }
+}
+
+/// A bar of exactly `width` cells: `score` (clamped to 0..1, non-finite = 0) of them filled
+/// with block characters at 1/8-cell resolution, the rest spaces.
+fn bar(score: f32, width: usize) -> String {
+    let v = if score.is_finite() {
+        score.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let eighths = (v as f64 * width as f64 * 8.0).round() as usize;
+    let full = (eighths / 8).min(width);
+    let part = eighths % 8;
+    let mut s = String::with_capacity(width * 3);
+    s.extend(std::iter::repeat_n(FULL_BLOCK, full));
+    let mut used = full;
+    if part > 0 && used < width {
+        s.push(PARTIAL_BLOCKS[part - 1]);
+        used += 1;
+    }
+    s.extend(std::iter::repeat_n(' ', width - used));
+    s
+}
+
+/// `name` shortened to `width` characters with a trailing `…` when too long.
+fn fit_name(name: &str, width: usize) -> String {
+    if name.chars().count() <= width {
+        name.to_string()
+    } else {
+        let mut s: String = name.chars().take(width.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        ["rock", "jazz", "guitar", "female vocals"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    fn scores(vals: &[f32]) -> Scores {
+        let mut s = Scores {
+            n_tags: vals.len(),
+            t: 83.45,
+            dropped: 3,
+            seq: 7,
+            ..Scores::default()
+        };
+        s.session[..vals.len()].copy_from_slice(vals);
+        s.window[..vals.len()].copy_from_slice(vals);
+        s.ema[..vals.len()].copy_from_slice(vals);
+        s
+    }
+
+    /// True when `s` holds an ANSI cursor-up sequence `ESC [ <digits> A`.
+    fn has_cursor_up(s: &str) -> bool {
+        s.split("\x1b[").skip(1).any(|rest| {
+            let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+            digits > 0 && rest[digits..].starts_with('A')
+        })
+    }
+
+    fn blocks(line: &str) -> usize {
+        line.chars().filter(|&c| c == FULL_BLOCK).count()
+    }
+
+    #[test]
+    fn render_puts_top_tag_first() {
+        let v = TerminalView::new(names(), 3, View::Session, false);
+        let text = v.render(&scores(&[0.2, 0.9, 0.5, 0.1]), "listening");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "header + 3 tags:\n{text}");
+        assert!(lines[1].starts_with("jazz"), "{text}");
+        assert!(lines[2].starts_with("guitar"), "{text}");
+        assert!(lines[3].starts_with("rock"), "{text}");
+        assert!(lines[1].ends_with("0.900"), "{text}");
+        assert!(!text.contains("female"));
+    }
+
+    #[test]
+    fn header_has_time_view_dropped_and_status() {
+        let v = TerminalView::new(names(), 2, View::Ema, false);
+        let text = v.render(&scores(&[0.2, 0.9, 0.5, 0.1]), "mic: default\nok");
+        let header = text.lines().next().unwrap_or_default();
+        assert!(header.contains("01:23.5"), "{header}");
+        assert!(header.contains("ema"), "{header}");
+        assert!(header.contains("dropped 3"), "{header}");
+        assert!(header.contains("mic: default ok"), "{header}");
+        assert_eq!(text.lines().count(), 3);
+    }
+
+    #[test]
+    fn bar_length_is_proportional_to_score() {
+        let v = TerminalView::new(names(), 4, View::Window, false).with_bar_width(40);
+        let text = v.render(&scores(&[1.0, 0.5, 0.0, 0.25]), "");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].starts_with("rock"));
+        assert_eq!(blocks(lines[1]), 40);
+        assert_eq!(blocks(lines[2]), 20);
+        assert_eq!(blocks(lines[3]), 10);
+        assert_eq!(blocks(lines[4]), 0);
+        // Bars are padded, so every line has the same width.
+        let widths: Vec<usize> = lines[1..].iter().map(|l| l.chars().count()).collect();
+        assert!(widths.iter().all(|&w| w == widths[0]), "{widths:?}");
+    }
+
+    #[test]
+    fn bar_has_eighth_resolution() {
+        assert_eq!(bar(1.0 / 80.0, 10), format!("▏{}", " ".repeat(9)));
+        assert_eq!(bar(0.15, 10), format!("█▌{}", " ".repeat(8)));
+        assert_eq!(bar(2.0, 4), "████");
+        assert_eq!(bar(-1.0, 4), "    ");
+    }
+
+    #[test]
+    fn formatting_is_nan_free() {
+        let v = TerminalView::new(names(), 4, View::Session, false);
+        let mut s = scores(&[f32::NAN, 0.3, f32::INFINITY, 0.6]);
+        s.t = f64::NAN;
+        let text = v.render(&s, "");
+        assert!(!text.to_lowercase().contains("nan"), "{text}");
+        assert!(!text.contains("inf"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].starts_with("female vocals"),
+            "finite scores first:\n{text}"
+        );
+        assert!(lines[3].ends_with("-.---"), "{text}");
+        assert!(lines[0].contains("00:00.0"));
+    }
+
+    #[test]
+    fn waiting_before_first_scores() {
+        let v = TerminalView::new(names(), 4, View::Session, false);
+        let text = v.render(&Scores::default(), "starting");
+        assert!(text.contains("waiting"));
+        assert_eq!(text.lines().count(), 2);
+    }
+
+    #[test]
+    fn long_names_are_truncated_and_missing_names_numbered() {
+        let long = "a".repeat(40);
+        let v = TerminalView::new(vec![long], 2, View::Session, false);
+        let text = v.render(&scores(&[0.1, 0.8]), "");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].starts_with("tag1"), "{text}");
+        assert!(lines[2].starts_with(&format!("{}…", "a".repeat(MAX_NAME_WIDTH - 1))));
+    }
+
+    #[test]
+    fn color_mode_uses_ansi_and_resets() {
+        let v = TerminalView::new(names(), 2, View::Session, true);
+        let text = v.render(&scores(&[0.2, 0.9, 0.5, 0.1]), "");
+        assert!(text.contains("\x1b["));
+        assert!(text
+            .lines()
+            .all(|l| l.ends_with(RESET) || l.ends_with(|c: char| c.is_ascii_digit())));
+    }
+
+    #[test]
+    fn second_draw_moves_cursor_up() {
+        let mut v = TerminalView::new(names(), 3, View::Session, false);
+        let s = scores(&[0.2, 0.9, 0.5, 0.1]);
+        let mut first = Vec::new();
+        v.draw(&mut first, &s, "a").expect("draw to Vec");
+        let first = String::from_utf8(first).expect("utf-8");
+        assert!(!has_cursor_up(&first), "{first:?}");
+        assert_eq!(v.lines_drawn(), 4);
+
+        let mut second = Vec::new();
+        v.draw(&mut second, &s, "b").expect("draw to Vec");
+        let second = String::from_utf8(second).expect("utf-8");
+        assert!(second.starts_with("\r\x1b[4A"), "{second:?}");
+        assert_eq!(second.matches("\x1b[2K").count(), 4);
+        assert!(second.ends_with("\x1b[J"));
+
+        v.reset();
+        let mut third = Vec::new();
+        v.draw(&mut third, &s, "c").expect("draw to Vec");
+        assert!(!has_cursor_up(&String::from_utf8_lossy(&third)));
+    }
+
+    #[test]
+    fn clock_format() {
+        assert_eq!(format_clock(0.0), "00:00.0");
+        assert_eq!(format_clock(59.96), "01:00.0");
+        assert_eq!(format_clock(3725.25), "62:05.3");
+        assert_eq!(format_clock(-3.0), "00:00.0");
+    }
+}

@@ -1,0 +1,1066 @@
+//! Tag-over-time heat maps for people who'd rather look than read, as SVG or PNG.
+//!
+//! Rows are tags, columns are time steps, colour is the score (0..1) on a viridis-like
+//! perceptual colormap; a time axis and a colour legend come with it. The SVG has real
+//! `<text>` labels; the PNG draws the same labels with a small built-in 5×7 bitmap font
+//! (no system fonts needed).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::engine::scores::top_k;
+use crate::error::{Error, Result};
+
+/// Number of rows drawn when no `top` is given.
+pub const DEFAULT_TOP: usize = 20;
+
+/// Tag scores over time, ready to draw.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timeline {
+    /// Seconds between consecutive time steps (column `i` covers `i*hop_s .. (i+1)*hop_s`).
+    pub hop_s: f64,
+    /// Tag names in manifest order; one row candidate per name.
+    pub tag_names: Vec<String>,
+    /// One score vector per time step, in manifest tag order. Missing or non-finite
+    /// scores are drawn in grey ("no data"); scores beyond `tag_names` are ignored.
+    pub frames: Vec<Vec<f32>>,
+}
+
+/// The image formats [`Timeline::write`] can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Svg,
+    Png,
+}
+
+impl ImageFormat {
+    /// The format named by `path`'s extension (`.svg` or `.png`, any case).
+    ///
+    /// Useful to reject a bad output path before spending time on the audio.
+    pub fn from_path(path: &Path) -> Result<ImageFormat> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("svg") => Ok(ImageFormat::Svg),
+            Some("png") => Ok(ImageFormat::Png),
+            other => Err(Error::Output {
+                what: format!("timeline {}", path.display()),
+                reason: match other {
+                    Some(e) => format!("unsupported extension \".{e}\"; use .svg or .png"),
+                    None => "no file extension; use .svg or .png".to_string(),
+                },
+            }),
+        }
+    }
+}
+
+impl Timeline {
+    /// Writes the heat map to `path` as SVG or PNG, chosen by the extension
+    /// (`.svg`/`.png`, any case; anything else is an error naming the path).
+    ///
+    /// `top` is the number of rows: the tags whose maximum over time is highest, listed
+    /// by mean score (highest first). `None` means [`DEFAULT_TOP`]; it is capped at the
+    /// number of tags, and `Some(0)` is an error.
+    pub fn write(&self, path: &Path, top: Option<usize>) -> Result<()> {
+        let bytes = match ImageFormat::from_path(path)? {
+            ImageFormat::Svg => self.to_svg(top)?.into_bytes(),
+            ImageFormat::Png => self.to_png(top)?,
+        };
+        std::fs::write(path, bytes).map_err(|e| Error::Output {
+            what: format!("timeline {}", path.display()),
+            reason: format!("cannot write the file: {e}"),
+        })
+    }
+
+    /// The heat map as an SVG document (one `<rect class="cell">` per row and time step).
+    pub fn to_svg(&self, top: Option<usize>) -> Result<String> {
+        Ok(Plot::new(self, top)?.svg(self))
+    }
+
+    /// The heat map as PNG file bytes (8-bit RGB).
+    pub fn to_png(&self, top: Option<usize>) -> Result<Vec<u8>> {
+        Plot::new(self, top)?.png(self)
+    }
+
+    /// Seconds covered by the frames.
+    pub fn duration_s(&self) -> f64 {
+        self.frames.len() as f64 * self.hop_s
+    }
+
+    /// The tag indices drawn as rows, top to bottom: the `top` (default [`DEFAULT_TOP`])
+    /// tags with the highest maximum over time, ordered by mean score, best first
+    /// (ties keep manifest order). Non-finite scores are ignored.
+    pub fn rows(&self, top: Option<usize>) -> Result<Vec<usize>> {
+        let n = match top {
+            Some(0) => {
+                return Err(Error::InvalidSetting {
+                    name: "top",
+                    value: "0".to_string(),
+                    reason: "the timeline needs at least one row".to_string(),
+                })
+            }
+            Some(n) => n,
+            None => DEFAULT_TOP,
+        };
+        let n_tags = self.tag_names.len();
+        let mut max = vec![f32::NEG_INFINITY; n_tags];
+        let mut sum = vec![0.0f64; n_tags];
+        let mut count = vec![0usize; n_tags];
+        for frame in &self.frames {
+            for (t, &x) in frame.iter().take(n_tags).enumerate() {
+                if x.is_finite() {
+                    max[t] = max[t].max(x);
+                    sum[t] += f64::from(x);
+                    count[t] += 1;
+                }
+            }
+        }
+        let mean: Vec<f64> = (0..n_tags)
+            .map(|t| {
+                if count[t] > 0 {
+                    sum[t] / count[t] as f64
+                } else {
+                    f64::NEG_INFINITY
+                }
+            })
+            .collect();
+        let mut rows = top_k(&max, n);
+        rows.sort_by(|&a, &b| mean[b].total_cmp(&mean[a]).then(a.cmp(&b)));
+        Ok(rows)
+    }
+
+    /// Score of tag `t` at step `i`, NaN when missing or not finite.
+    fn value(&self, i: usize, t: usize) -> f32 {
+        match self.frames.get(i).and_then(|f| f.get(t)) {
+            Some(&x) if x.is_finite() => x,
+            _ => f32::NAN,
+        }
+    }
+
+    /// Mean of the finite scores of tag `t` over steps `i0..i1`, NaN when there are none.
+    fn mean_value(&self, i0: usize, i1: usize, t: usize) -> f32 {
+        let (mut sum, mut n) = (0.0f32, 0u32);
+        for i in i0..i1 {
+            let x = self.value(i, t);
+            if x.is_finite() {
+                sum += x;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            f32::NAN
+        } else {
+            sum / n as f32
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Colormap
+// ---------------------------------------------------------------------------------------
+
+/// Control points of the colormap (sRGB, evenly spaced over 0..1): a viridis-like ramp
+/// from dark purple through blue and green to yellow, with steadily rising lightness.
+const CONTROL: [[f32; 3]; 9] = [
+    [68.0, 1.0, 84.0],
+    [72.0, 40.0, 120.0],
+    [62.0, 73.0, 137.0],
+    [49.0, 104.0, 142.0],
+    [38.0, 130.0, 142.0],
+    [31.0, 158.0, 137.0],
+    [53.0, 183.0, 121.0],
+    [110.0, 206.0, 88.0],
+    [253.0, 231.0, 37.0],
+];
+
+/// Colour for missing / non-finite scores (a neutral grey the colormap never produces).
+pub const NO_DATA: [u8; 3] = [150, 150, 150];
+
+/// The colormap in floating point (sRGB components 0..255) for `v` clamped to 0..1.
+fn colormap_f(v: f32) -> [f32; 3] {
+    let v = v.clamp(0.0, 1.0);
+    let pos = v * (CONTROL.len() - 1) as f32;
+    let i = (pos.floor() as usize).min(CONTROL.len() - 2);
+    let f = pos - i as f32;
+    let (a, b) = (CONTROL[i], CONTROL[i + 1]);
+    [
+        a[0] + (b[0] - a[0]) * f,
+        a[1] + (b[1] - a[1]) * f,
+        a[2] + (b[2] - a[2]) * f,
+    ]
+}
+
+/// sRGB colour of a score: `v` is clamped to 0..1 and interpolated piecewise-linearly
+/// between the control points; NaN gives [`NO_DATA`].
+pub fn colormap(v: f32) -> [u8; 3] {
+    if v.is_nan() {
+        return NO_DATA;
+    }
+    let c = colormap_f(v);
+    [c[0].round() as u8, c[1].round() as u8, c[2].round() as u8]
+}
+
+fn hex(c: [u8; 3]) -> String {
+    format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
+}
+
+// ---------------------------------------------------------------------------------------
+// Layout (shared by SVG and PNG, in pixels)
+// ---------------------------------------------------------------------------------------
+
+/// Bitmap font scale in the PNG (5×9 glyph cells drawn 2× → 10×18 pixels).
+const SCALE: usize = 2;
+/// Horizontal advance of one character (glyph + 1 column of spacing, scaled).
+const ADV: usize = (font::W + 1) * SCALE;
+/// Height of a line of text.
+const TEXT_H: usize = font::H * SCALE;
+/// Height of capitals and digits (no descender), for centring text vertically.
+const BODY_H: usize = font::BODY * SCALE;
+const MARGIN: usize = 12;
+const TITLE_H: usize = TEXT_H + 14;
+const ROW_H: usize = 20;
+/// Heat-map width aimed for (cells are whole pixels up to this many time steps).
+const TARGET_W: usize = 1200;
+/// Widest heat map; longer timelines are averaged down to this many pixel columns.
+const MAX_W: usize = 2400;
+const TICK_LEN: usize = 5;
+/// Height of the time axis below the heat map: ticks, labels, axis title.
+const AXIS_H: usize = TICK_LEN + 4 + TEXT_H + 8 + TEXT_H;
+const LEGEND_GAP: usize = 24;
+const LEGEND_W: usize = 18;
+const LEGEND_MIN_H: usize = 140;
+/// Longest tag label, in characters (longer names are shortened).
+const MAX_LABEL: usize = 28;
+
+const BACKGROUND: [u8; 3] = [255, 255, 255];
+const INK: [u8; 3] = [30, 30, 30];
+const AXIS: [u8; 3] = [90, 90, 90];
+
+struct Plot {
+    rows: Vec<usize>,
+    labels: Vec<String>,
+    title: String,
+    n_frames: usize,
+    width: usize,
+    height: usize,
+    /// Heat map: left, top, width, height.
+    hx: usize,
+    hy: usize,
+    hw: usize,
+    hh: usize,
+    /// Time ticks: x position and label.
+    ticks: Vec<(f64, String)>,
+    axis_title: &'static str,
+    /// Legend bar: left, top, height.
+    lx: usize,
+    ly: usize,
+    lh: usize,
+}
+
+impl Plot {
+    fn new(tl: &Timeline, top: Option<usize>) -> Result<Plot> {
+        let invalid = |reason: String| Error::Output {
+            what: "timeline".to_string(),
+            reason,
+        };
+        if !(tl.hop_s.is_finite() && tl.hop_s > 0.0) {
+            return Err(invalid(format!(
+                "hop_s must be a positive number of seconds, got {}",
+                tl.hop_s
+            )));
+        }
+        if tl.frames.is_empty() {
+            return Err(invalid(
+                "no time steps to draw (is the audio shorter than one analysis step?)".into(),
+            ));
+        }
+        if tl.tag_names.is_empty() {
+            return Err(invalid("no tag names to label the rows with".into()));
+        }
+        let rows = tl.rows(top)?;
+        let labels: Vec<String> = rows.iter().map(|&t| label(&tl.tag_names[t])).collect();
+        let n_frames = tl.frames.len();
+        let duration = tl.duration_s();
+
+        let label_chars = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+        let hx = MARGIN + label_chars * ADV + 10;
+        let hy = MARGIN + TITLE_H;
+        let hw = if n_frames <= MAX_W {
+            n_frames * (TARGET_W / n_frames).max(1)
+        } else {
+            MAX_W
+        };
+        let hh = rows.len() * ROW_H;
+        let lx = hx + hw + LEGEND_GAP;
+        let lh = hh.max(LEGEND_MIN_H);
+        let width = lx + LEGEND_W + 4 + TICK_LEN + 4 * ADV + MARGIN;
+        let height = hy + lh.max(hh + AXIS_H) + MARGIN;
+
+        let (ticks, axis_title) = time_ticks(duration, hx, hw);
+        let shown = if rows.len() < tl.tag_names.len() {
+            format!("top {} of {} tags", rows.len(), tl.tag_names.len())
+        } else {
+            format!("{} tags", rows.len())
+        };
+        let title = format!("tag scores over time ({shown}, {})", clock(duration, 1));
+        Ok(Plot {
+            rows,
+            labels,
+            title,
+            n_frames,
+            width,
+            height,
+            hx,
+            hy,
+            hw,
+            hh,
+            ticks,
+            axis_title,
+            lx,
+            ly: hy,
+            lh,
+        })
+    }
+
+    /// Legend tick values with their y position.
+    fn legend_ticks(&self) -> Vec<(f32, usize)> {
+        [0.0f32, 0.25, 0.5, 0.75, 1.0]
+            .iter()
+            .map(|&v| {
+                let y = self.ly + ((1.0 - v) * (self.lh - 1) as f32).round() as usize;
+                (v, y)
+            })
+            .collect()
+    }
+
+    fn svg(&self, tl: &Timeline) -> String {
+        let mut s = String::with_capacity(256 + self.rows.len() * self.n_frames * 90);
+        let (w, h) = (self.width, self.height);
+        // `write!` into a String cannot fail; the results are ignored on purpose.
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="13">"#
+        );
+        let _ = writeln!(s, "<title>{}</title>", xml_escape(&self.title));
+        let _ = writeln!(
+            s,
+            r#"<rect class="background" x="0" y="0" width="{w}" height="{h}" fill="{}"/>"#,
+            hex(BACKGROUND)
+        );
+        let ink = hex(INK);
+        let _ = writeln!(
+            s,
+            r#"<text x="{MARGIN}" y="{}" fill="{ink}" font-size="15">{}</text>"#,
+            MARGIN + TEXT_H,
+            xml_escape(&self.title)
+        );
+
+        // Row labels, right-aligned against the heat map.
+        let _ = writeln!(s, r#"<g class="labels" text-anchor="end" fill="{ink}">"#);
+        for (r, name) in self.labels.iter().enumerate() {
+            let y = self.hy + r * ROW_H + ROW_H / 2 + 5;
+            let _ = writeln!(
+                s,
+                r#"<text x="{}" y="{y}">{}</text>"#,
+                self.hx - 6,
+                xml_escape(name)
+            );
+        }
+        s.push_str("</g>\n");
+
+        // Cells.
+        let cw = self.hw as f64 / self.n_frames as f64;
+        let _ = writeln!(s, r#"<g class="heatmap" shape-rendering="crispEdges">"#);
+        for (r, &t) in self.rows.iter().enumerate() {
+            let y = self.hy + r * ROW_H;
+            for i in 0..self.n_frames {
+                let x = self.hx as f64 + i as f64 * cw;
+                let _ = writeln!(
+                    s,
+                    r#"<rect class="cell" x="{}" y="{y}" width="{}" height="{ROW_H}" fill="{}"/>"#,
+                    num(x),
+                    num(cw),
+                    hex(colormap(tl.value(i, t)))
+                );
+            }
+        }
+        s.push_str("</g>\n");
+
+        // Time axis.
+        let axis = hex(AXIS);
+        let ay = self.hy + self.hh;
+        let _ = writeln!(
+            s,
+            r#"<g class="time-axis" stroke="{axis}" fill="{ink}" text-anchor="middle">"#
+        );
+        let _ = writeln!(
+            s,
+            r#"<line x1="{}" y1="{ay}" x2="{}" y2="{ay}"/>"#,
+            self.hx,
+            self.hx + self.hw
+        );
+        for (x, text) in &self.ticks {
+            let _ = writeln!(
+                s,
+                r#"<line x1="{x}" y1="{ay}" x2="{x}" y2="{}"/><text x="{x}" y="{}" stroke="none">{}</text>"#,
+                ay + TICK_LEN,
+                ay + TICK_LEN + 4 + TEXT_H - 2,
+                xml_escape(text),
+                x = num(*x)
+            );
+        }
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" stroke="none">{}</text>"#,
+            num(self.hx as f64 + self.hw as f64 / 2.0),
+            ay + AXIS_H - 2,
+            self.axis_title
+        );
+        s.push_str("</g>\n");
+
+        // Colour legend: a vertical gradient, 1 at the top.
+        s.push_str(r#"<defs><linearGradient id="score-ramp" x1="0" y1="1" x2="0" y2="0">"#);
+        s.push('\n');
+        for k in 0..=16 {
+            let v = k as f32 / 16.0;
+            let _ = writeln!(
+                s,
+                r#"<stop offset="{}" stop-color="{}"/>"#,
+                num(f64::from(v)),
+                hex(colormap(v))
+            );
+        }
+        s.push_str("</linearGradient></defs>\n");
+        let _ = writeln!(
+            s,
+            r#"<g class="legend" fill="{ink}"><text x="{}" y="{}">score</text>"#,
+            self.lx,
+            self.ly - 12
+        );
+        let _ = writeln!(
+            s,
+            r##"<rect class="legend-bar" x="{}" y="{}" width="{LEGEND_W}" height="{}" fill="url(#score-ramp)" stroke="{axis}"/>"##,
+            self.lx, self.ly, self.lh
+        );
+        let tx = self.lx + LEGEND_W;
+        for (v, y) in self.legend_ticks() {
+            let _ = writeln!(
+                s,
+                r#"<line x1="{tx}" y1="{y}" x2="{}" y2="{y}" stroke="{axis}"/><text x="{}" y="{}">{v:.2}</text>"#,
+                tx + TICK_LEN,
+                tx + TICK_LEN + 4,
+                y + 5
+            );
+        }
+        s.push_str("</g>\n</svg>\n");
+        s
+    }
+
+    fn png(&self, tl: &Timeline) -> Result<Vec<u8>> {
+        let mut c = Canvas::new(self.width, self.height, BACKGROUND);
+        c.text(MARGIN, MARGIN + 2, &self.title, INK);
+
+        for (r, name) in self.labels.iter().enumerate() {
+            let y = self.hy + r * ROW_H + (ROW_H - BODY_H) / 2;
+            let x = (self.hx - 6).saturating_sub(text_width(name));
+            c.text(x, y, name, INK);
+        }
+
+        // Cells: each pixel column averages the time steps it covers.
+        for px in 0..self.hw {
+            let i0 = px * self.n_frames / self.hw;
+            let i1 = ((px + 1) * self.n_frames / self.hw).max(i0 + 1);
+            for (r, &t) in self.rows.iter().enumerate() {
+                let col = colormap(tl.mean_value(i0, i1, t));
+                c.fill_rect(self.hx + px, self.hy + r * ROW_H, 1, ROW_H, col);
+            }
+        }
+
+        // Time axis.
+        let ay = self.hy + self.hh;
+        c.fill_rect(self.hx, ay, self.hw + 1, 1, AXIS);
+        for (x, text) in &self.ticks {
+            let x = x.round() as usize;
+            c.fill_rect(x, ay, 1, TICK_LEN + 1, AXIS);
+            let tw = text_width(text);
+            c.text(x.saturating_sub(tw / 2), ay + TICK_LEN + 4, text, INK);
+        }
+        let tw = text_width(self.axis_title);
+        c.text(
+            (self.hx + self.hw / 2).saturating_sub(tw / 2),
+            ay + AXIS_H - TEXT_H,
+            self.axis_title,
+            INK,
+        );
+
+        // Legend.
+        c.text(self.lx, self.ly - TEXT_H - 8, "score", INK);
+        for y in 0..self.lh {
+            let v = 1.0 - (y as f32 + 0.5) / self.lh as f32;
+            c.fill_rect(self.lx, self.ly + y, LEGEND_W, 1, colormap(v));
+        }
+        let tx = self.lx + LEGEND_W;
+        for (v, y) in self.legend_ticks() {
+            c.fill_rect(tx, y, TICK_LEN, 1, AXIS);
+            let text = format!("{v:.2}");
+            c.text(tx + TICK_LEN + 4, y.saturating_sub(BODY_H / 2), &text, INK);
+        }
+
+        c.encode()
+    }
+}
+
+/// Ticks along the time axis (x position, label) and the axis title: seconds for short
+/// timelines, `m:ss` from two minutes on; a "nice" step chosen so labels don't overlap.
+fn time_ticks(duration: f64, hx: usize, hw: usize) -> (Vec<(f64, String)>, &'static str) {
+    const STEPS: [f64; 20] = [
+        0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0,
+        1200.0, 1800.0, 3600.0, 7200.0, 14400.0,
+    ];
+    let use_clock = duration >= 120.0;
+    let fmt = |t: f64, step: f64| -> String {
+        if use_clock {
+            clock(t, 0)
+        } else if step < 1.0 {
+            format!("{t:.1}")
+        } else {
+            format!("{t:.0}")
+        }
+    };
+    let widest = fmt(duration, 1.0).chars().count().max(3) + 2;
+    let min_gap = (widest * ADV) as f64;
+    let px_per_s = hw as f64 / duration;
+    let step = STEPS
+        .iter()
+        .copied()
+        .find(|&s| s * px_per_s >= min_gap && (!use_clock || s >= 1.0))
+        .unwrap_or(STEPS[STEPS.len() - 1]);
+    let mut ticks = Vec::new();
+    let mut k = 0u32;
+    loop {
+        let t = f64::from(k) * step;
+        if t > duration + 1e-9 {
+            break;
+        }
+        ticks.push((hx as f64 + t * px_per_s, fmt(t, step)));
+        k += 1;
+    }
+    let title = if use_clock { "time (m:ss)" } else { "time (s)" };
+    (ticks, title)
+}
+
+/// `m:ss` (decimals = 0) or `m:ss.s` (decimals = 1).
+fn clock(t: f64, decimals: u32) -> String {
+    let t = if t.is_finite() { t.max(0.0) } else { 0.0 };
+    if decimals == 0 {
+        let s = t.round() as u64;
+        format!("{}:{:02}", s / 60, s % 60)
+    } else {
+        let d = (t * 10.0).round() as u64;
+        format!("{}:{:02}.{}", d / 600, (d % 600) / 10, d % 10)
+    }
+}
+
+/// A row label: the tag name, shortened to [`MAX_LABEL`] characters with `..`.
+fn label(name: &str) -> String {
+    let name = name.trim();
+    if name.chars().count() <= MAX_LABEL {
+        name.to_string()
+    } else {
+        let mut s: String = name.chars().take(MAX_LABEL - 2).collect();
+        s.push_str("..");
+        s
+    }
+}
+
+/// A coordinate with at most 3 decimals and no trailing zeros.
+fn num(x: f64) -> String {
+    let s = format!("{x:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Control characters are not allowed in XML 1.0.
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Width in pixels of `s` drawn with the bitmap font.
+fn text_width(s: &str) -> usize {
+    (s.chars().count() * ADV).saturating_sub(SCALE)
+}
+
+// ---------------------------------------------------------------------------------------
+// PNG canvas
+// ---------------------------------------------------------------------------------------
+
+/// An 8-bit RGB raster; drawing outside it is clipped.
+struct Canvas {
+    w: usize,
+    h: usize,
+    px: Vec<u8>,
+}
+
+impl Canvas {
+    fn new(w: usize, h: usize, bg: [u8; 3]) -> Canvas {
+        let mut px = Vec::with_capacity(w * h * 3);
+        for _ in 0..w * h {
+            px.extend_from_slice(&bg);
+        }
+        Canvas { w, h, px }
+    }
+
+    fn fill_rect(&mut self, x: usize, y: usize, w: usize, h: usize, c: [u8; 3]) {
+        let (x1, y1) = ((x + w).min(self.w), (y + h).min(self.h));
+        for yy in y.min(self.h)..y1 {
+            for xx in x.min(self.w)..x1 {
+                let o = (yy * self.w + xx) * 3;
+                self.px[o..o + 3].copy_from_slice(&c);
+            }
+        }
+    }
+
+    /// Draws `s` with its top-left corner at (x, y); characters outside printable ASCII
+    /// are drawn as `?`.
+    fn text(&mut self, x: usize, y: usize, s: &str, c: [u8; 3]) {
+        for (k, ch) in s.chars().enumerate() {
+            let rows = font::glyph(ch);
+            let gx = x + k * ADV;
+            for (ry, bits) in rows.iter().enumerate() {
+                for rx in 0..font::W {
+                    if bits & (1 << (font::W - 1 - rx)) != 0 {
+                        self.fill_rect(gx + rx * SCALE, y + ry * SCALE, SCALE, SCALE, c);
+                    }
+                }
+            }
+        }
+    }
+
+    fn encode(&self) -> Result<Vec<u8>> {
+        let err = |e: png::EncodingError| Error::Output {
+            what: "timeline PNG".to_string(),
+            reason: e.to_string(),
+        };
+        let (w, h) = match (u32::try_from(self.w), u32::try_from(self.h)) {
+            (Ok(w), Ok(h)) => (w, h),
+            _ => {
+                return Err(Error::Output {
+                    what: "timeline PNG".to_string(),
+                    reason: format!("image too large ({}x{})", self.w, self.h),
+                })
+            }
+        };
+        let mut out = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut out, w, h);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            let mut writer = enc.write_header().map_err(err)?;
+            writer.write_image_data(&self.px).map_err(err)?;
+            writer.finish().map_err(err)?;
+        }
+        Ok(out)
+    }
+}
+
+/// A 5×7 bitmap font for printable ASCII (32..=126), drawn for this module: glyphs sit
+/// in rows 0..7 of a 5×9 cell, and rows 7..9 hold the descenders of `g j p q y`.
+mod font {
+    /// Glyph cell width and height in font pixels (including the descender rows).
+    pub const W: usize = 5;
+    pub const H: usize = 9;
+    /// Rows above the baseline.
+    pub const BODY: usize = 7;
+
+    /// Rows of a glyph, top to bottom; bit 4 is the leftmost column.
+    pub fn glyph(c: char) -> &'static [u8; H] {
+        let code = c as u32;
+        let i = if (32..=126).contains(&code) {
+            code - 32
+        } else {
+            u32::from(b'?') - 32
+        };
+        &GLYPHS[i as usize]
+    }
+
+    #[rustfmt::skip]
+    const GLYPHS: [[u8; H]; 95] = [
+        [0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000], // space
+        [0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00000, 0b00100, 0b00000, 0b00000], // !
+        [0b01010, 0b01010, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000], // "
+        [0b01010, 0b01010, 0b11111, 0b01010, 0b11111, 0b01010, 0b01010, 0b00000, 0b00000], // #
+        [0b00100, 0b01111, 0b10100, 0b01110, 0b00101, 0b11110, 0b00100, 0b00000, 0b00000], // $
+        [0b11000, 0b11001, 0b00010, 0b00100, 0b01000, 0b10011, 0b00011, 0b00000, 0b00000], // %
+        [0b01100, 0b10010, 0b10100, 0b01000, 0b10101, 0b10010, 0b01101, 0b00000, 0b00000], // &
+        [0b00100, 0b00100, 0b01000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000], // '
+        [0b00010, 0b00100, 0b01000, 0b01000, 0b01000, 0b00100, 0b00010, 0b00000, 0b00000], // (
+        [0b01000, 0b00100, 0b00010, 0b00010, 0b00010, 0b00100, 0b01000, 0b00000, 0b00000], // )
+        [0b00000, 0b00100, 0b10101, 0b01110, 0b10101, 0b00100, 0b00000, 0b00000, 0b00000], // *
+        [0b00000, 0b00100, 0b00100, 0b11111, 0b00100, 0b00100, 0b00000, 0b00000, 0b00000], // +
+        [0b00000, 0b00000, 0b00000, 0b00000, 0b01100, 0b00100, 0b01000, 0b00000, 0b00000], // ,
+        [0b00000, 0b00000, 0b00000, 0b11111, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000], // -
+        [0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b01100, 0b01100, 0b00000, 0b00000], // .
+        [0b00000, 0b00001, 0b00010, 0b00100, 0b01000, 0b10000, 0b00000, 0b00000, 0b00000], // /
+        [0b01110, 0b10001, 0b10011, 0b10101, 0b11001, 0b10001, 0b01110, 0b00000, 0b00000], // 0
+        [0b00100, 0b01100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110, 0b00000, 0b00000], // 1
+        [0b01110, 0b10001, 0b00001, 0b00010, 0b00100, 0b01000, 0b11111, 0b00000, 0b00000], // 2
+        [0b11111, 0b00010, 0b00100, 0b00010, 0b00001, 0b10001, 0b01110, 0b00000, 0b00000], // 3
+        [0b00010, 0b00110, 0b01010, 0b10010, 0b11111, 0b00010, 0b00010, 0b00000, 0b00000], // 4
+        [0b11111, 0b10000, 0b11110, 0b00001, 0b00001, 0b10001, 0b01110, 0b00000, 0b00000], // 5
+        [0b00110, 0b01000, 0b10000, 0b11110, 0b10001, 0b10001, 0b01110, 0b00000, 0b00000], // 6
+        [0b11111, 0b00001, 0b00010, 0b00100, 0b01000, 0b01000, 0b01000, 0b00000, 0b00000], // 7
+        [0b01110, 0b10001, 0b10001, 0b01110, 0b10001, 0b10001, 0b01110, 0b00000, 0b00000], // 8
+        [0b01110, 0b10001, 0b10001, 0b01111, 0b00001, 0b00010, 0b01100, 0b00000, 0b00000], // 9
+        [0b00000, 0b01100, 0b01100, 0b00000, 0b01100, 0b01100, 0b00000, 0b00000, 0b00000], // :
+        [0b00000, 0b01100, 0b01100, 0b00000, 0b01100, 0b00100, 0b01000, 0b00000, 0b00000], // ;
+        [0b00010, 0b00100, 0b01000, 0b10000, 0b01000, 0b00100, 0b00010, 0b00000, 0b00000], // <
+        [0b00000, 0b00000, 0b11111, 0b00000, 0b11111, 0b00000, 0b00000, 0b00000, 0b00000], // =
+        [0b01000, 0b00100, 0b00010, 0b00001, 0b00010, 0b00100, 0b01000, 0b00000, 0b00000], // >
+        [0b01110, 0b10001, 0b00001, 0b00010, 0b00100, 0b00000, 0b00100, 0b00000, 0b00000], // ?
+        [0b01110, 0b10001, 0b00001, 0b01101, 0b10101, 0b10101, 0b01110, 0b00000, 0b00000], // @
+        [0b01110, 0b10001, 0b10001, 0b11111, 0b10001, 0b10001, 0b10001, 0b00000, 0b00000], // A
+        [0b11110, 0b10001, 0b10001, 0b11110, 0b10001, 0b10001, 0b11110, 0b00000, 0b00000], // B
+        [0b01110, 0b10001, 0b10000, 0b10000, 0b10000, 0b10001, 0b01110, 0b00000, 0b00000], // C
+        [0b11100, 0b10010, 0b10001, 0b10001, 0b10001, 0b10010, 0b11100, 0b00000, 0b00000], // D
+        [0b11111, 0b10000, 0b10000, 0b11110, 0b10000, 0b10000, 0b11111, 0b00000, 0b00000], // E
+        [0b11111, 0b10000, 0b10000, 0b11110, 0b10000, 0b10000, 0b10000, 0b00000, 0b00000], // F
+        [0b01110, 0b10001, 0b10000, 0b10111, 0b10001, 0b10001, 0b01111, 0b00000, 0b00000], // G
+        [0b10001, 0b10001, 0b10001, 0b11111, 0b10001, 0b10001, 0b10001, 0b00000, 0b00000], // H
+        [0b01110, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110, 0b00000, 0b00000], // I
+        [0b00111, 0b00010, 0b00010, 0b00010, 0b00010, 0b10010, 0b01100, 0b00000, 0b00000], // J
+        [0b10001, 0b10010, 0b10100, 0b11000, 0b10100, 0b10010, 0b10001, 0b00000, 0b00000], // K
+        [0b10000, 0b10000, 0b10000, 0b10000, 0b10000, 0b10000, 0b11111, 0b00000, 0b00000], // L
+        [0b10001, 0b11011, 0b10101, 0b10101, 0b10001, 0b10001, 0b10001, 0b00000, 0b00000], // M
+        [0b10001, 0b10001, 0b11001, 0b10101, 0b10011, 0b10001, 0b10001, 0b00000, 0b00000], // N
+        [0b01110, 0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b01110, 0b00000, 0b00000], // O
+        [0b11110, 0b10001, 0b10001, 0b11110, 0b10000, 0b10000, 0b10000, 0b00000, 0b00000], // P
+        [0b01110, 0b10001, 0b10001, 0b10001, 0b10101, 0b10010, 0b01101, 0b00000, 0b00000], // Q
+        [0b11110, 0b10001, 0b10001, 0b11110, 0b10100, 0b10010, 0b10001, 0b00000, 0b00000], // R
+        [0b01111, 0b10000, 0b10000, 0b01110, 0b00001, 0b00001, 0b11110, 0b00000, 0b00000], // S
+        [0b11111, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00000, 0b00000], // T
+        [0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b01110, 0b00000, 0b00000], // U
+        [0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b01010, 0b00100, 0b00000, 0b00000], // V
+        [0b10001, 0b10001, 0b10001, 0b10101, 0b10101, 0b10101, 0b01010, 0b00000, 0b00000], // W
+        [0b10001, 0b10001, 0b01010, 0b00100, 0b01010, 0b10001, 0b10001, 0b00000, 0b00000], // X
+        [0b10001, 0b10001, 0b01010, 0b00100, 0b00100, 0b00100, 0b00100, 0b00000, 0b00000], // Y
+        [0b11111, 0b00001, 0b00010, 0b00100, 0b01000, 0b10000, 0b11111, 0b00000, 0b00000], // Z
+        [0b01110, 0b01000, 0b01000, 0b01000, 0b01000, 0b01000, 0b01110, 0b00000, 0b00000], // [
+        [0b00000, 0b10000, 0b01000, 0b00100, 0b00010, 0b00001, 0b00000, 0b00000, 0b00000], // \
+        [0b01110, 0b00010, 0b00010, 0b00010, 0b00010, 0b00010, 0b01110, 0b00000, 0b00000], // ]
+        [0b00100, 0b01010, 0b10001, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000], // ^
+        [0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b11111, 0b00000, 0b00000], // _
+        [0b01000, 0b00100, 0b00010, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000], // `
+        [0b00000, 0b00000, 0b01110, 0b00001, 0b01111, 0b10001, 0b01111, 0b00000, 0b00000], // a
+        [0b10000, 0b10000, 0b10110, 0b11001, 0b10001, 0b10001, 0b11110, 0b00000, 0b00000], // b
+        [0b00000, 0b00000, 0b01110, 0b10000, 0b10000, 0b10001, 0b01110, 0b00000, 0b00000], // c
+        [0b00001, 0b00001, 0b01101, 0b10011, 0b10001, 0b10001, 0b01111, 0b00000, 0b00000], // d
+        [0b00000, 0b00000, 0b01110, 0b10001, 0b11111, 0b10000, 0b01110, 0b00000, 0b00000], // e
+        [0b00110, 0b01001, 0b01000, 0b11100, 0b01000, 0b01000, 0b01000, 0b00000, 0b00000], // f
+        [0b00000, 0b00000, 0b01111, 0b10001, 0b10001, 0b10001, 0b01111, 0b00001, 0b01110], // g
+        [0b10000, 0b10000, 0b10110, 0b11001, 0b10001, 0b10001, 0b10001, 0b00000, 0b00000], // h
+        [0b00100, 0b00000, 0b01100, 0b00100, 0b00100, 0b00100, 0b01110, 0b00000, 0b00000], // i
+        [0b00010, 0b00000, 0b00110, 0b00010, 0b00010, 0b00010, 0b00010, 0b10010, 0b01100], // j
+        [0b10000, 0b10000, 0b10010, 0b10100, 0b11000, 0b10100, 0b10010, 0b00000, 0b00000], // k
+        [0b01100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110, 0b00000, 0b00000], // l
+        [0b00000, 0b00000, 0b11010, 0b10101, 0b10101, 0b10001, 0b10001, 0b00000, 0b00000], // m
+        [0b00000, 0b00000, 0b10110, 0b11001, 0b10001, 0b10001, 0b10001, 0b00000, 0b00000], // n
+        [0b00000, 0b00000, 0b01110, 0b10001, 0b10001, 0b10001, 0b01110, 0b00000, 0b00000], // o
+        [0b00000, 0b00000, 0b11110, 0b10001, 0b10001, 0b10001, 0b11110, 0b10000, 0b10000], // p
+        [0b00000, 0b00000, 0b01111, 0b10001, 0b10001, 0b10001, 0b01111, 0b00001, 0b00001], // q
+        [0b00000, 0b00000, 0b10110, 0b11001, 0b10000, 0b10000, 0b10000, 0b00000, 0b00000], // r
+        [0b00000, 0b00000, 0b01110, 0b10000, 0b01110, 0b00001, 0b11110, 0b00000, 0b00000], // s
+        [0b01000, 0b01000, 0b11100, 0b01000, 0b01000, 0b01001, 0b00110, 0b00000, 0b00000], // t
+        [0b00000, 0b00000, 0b10001, 0b10001, 0b10001, 0b10011, 0b01101, 0b00000, 0b00000], // u
+        [0b00000, 0b00000, 0b10001, 0b10001, 0b10001, 0b01010, 0b00100, 0b00000, 0b00000], // v
+        [0b00000, 0b00000, 0b10001, 0b10001, 0b10101, 0b10101, 0b01010, 0b00000, 0b00000], // w
+        [0b00000, 0b00000, 0b10001, 0b01010, 0b00100, 0b01010, 0b10001, 0b00000, 0b00000], // x
+        [0b00000, 0b00000, 0b10001, 0b10001, 0b10001, 0b10001, 0b01111, 0b00001, 0b01110], // y
+        [0b00000, 0b00000, 0b11111, 0b00010, 0b00100, 0b01000, 0b11111, 0b00000, 0b00000], // z
+        [0b00010, 0b00100, 0b00100, 0b01000, 0b00100, 0b00100, 0b00010, 0b00000, 0b00000], // {
+        [0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00000, 0b00000], // |
+        [0b01000, 0b00100, 0b00100, 0b00010, 0b00100, 0b00100, 0b01000, 0b00000, 0b00000], // }
+        [0b00000, 0b00000, 0b01000, 0b10101, 0b00010, 0b00000, 0b00000, 0b00000, 0b00000], // ~
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(n_frames: usize) -> Timeline {
+        let tag_names: Vec<String> = (0..30).map(|t| format!("tag <{t}> & co")).collect();
+        let frames = (0..n_frames)
+            .map(|i| {
+                (0..30)
+                    .map(|t| {
+                        let phase = i as f32 / n_frames.max(1) as f32;
+                        (((t as f32 * 0.37 + phase * 6.0).sin() + 1.0) / 2.0) * (t as f32 / 30.0)
+                    })
+                    .collect()
+            })
+            .collect();
+        Timeline {
+            hop_s: 0.5,
+            tag_names,
+            frames,
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> (png::OutputInfo, Vec<u8>) {
+        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        let mut reader = decoder.read_info().expect("PNG header");
+        let mut buf = vec![0; reader.output_buffer_size().expect("buffer size")];
+        let info = reader.next_frame(&mut buf).expect("PNG frame");
+        (info, buf)
+    }
+
+    /// Relative luminance (linear light) of an sRGB colour given in 0..255.
+    fn luminance(c: [f32; 3]) -> f32 {
+        let lin = |v: f32| {
+            let v = v / 255.0;
+            if v <= 0.04045 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2])
+    }
+
+    #[test]
+    fn colormap_endpoints() {
+        assert_eq!(colormap(0.0), [68, 1, 84]);
+        assert_eq!(colormap(1.0), [253, 231, 37]);
+        assert_eq!(colormap(-5.0), colormap(0.0));
+        assert_eq!(colormap(7.0), colormap(1.0));
+        assert_eq!(colormap(f32::INFINITY), colormap(1.0));
+        assert_eq!(colormap(f32::NAN), NO_DATA);
+    }
+
+    #[test]
+    fn colormap_luminance_is_monotonic() {
+        let mut prev = -1.0f32;
+        for k in 0..=1000 {
+            let l = luminance(colormap_f(k as f32 / 1000.0));
+            assert!(
+                l > prev,
+                "luminance drops at {}: {l} <= {prev}",
+                k as f32 / 1000.0
+            );
+            prev = l;
+        }
+        // The 8-bit colours rise too, up to rounding.
+        let mut prev = -1.0f32;
+        for k in 0..=255 {
+            let c = colormap(k as f32 / 255.0);
+            let l = luminance([f32::from(c[0]), f32::from(c[1]), f32::from(c[2])]);
+            assert!(l >= prev - 1e-3, "at {k}");
+            prev = prev.max(l);
+        }
+    }
+
+    #[test]
+    fn rows_pick_highest_max_sorted_by_mean() {
+        let tl = Timeline {
+            hop_s: 1.0,
+            tag_names: ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect(),
+            frames: vec![
+                vec![0.1, 0.9, 0.5, 0.0],
+                vec![0.1, 0.0, 0.5, f32::NAN],
+                vec![0.95, 0.0, 0.5, 0.2],
+            ],
+        };
+        // max: a .95, b .9, c .5, d .2 -> top 3 = a, b, c; means: a .383, b .3, c .5.
+        assert_eq!(tl.rows(Some(3)).expect("rows"), vec![2, 0, 1]);
+        assert_eq!(tl.rows(None).expect("rows").len(), 4);
+        assert!(tl.rows(Some(0)).is_err());
+    }
+
+    #[test]
+    fn default_is_top_20() {
+        assert_eq!(sample(10).rows(None).expect("rows").len(), DEFAULT_TOP);
+    }
+
+    #[test]
+    fn svg_has_one_rect_per_cell_and_labels() {
+        let tl = sample(37);
+        let svg = tl.to_svg(Some(5)).expect("svg");
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<rect class=\"cell\"").count(), 5 * 37);
+        for &t in &tl.rows(Some(5)).expect("rows") {
+            let escaped = xml_escape(&tl.tag_names[t]);
+            assert!(
+                svg.contains(&format!(">{escaped}</text>")),
+                "label of tag {t}"
+            );
+        }
+        assert!(!svg.contains("<0>"), "names are escaped");
+        assert!(svg.contains("time (s)"));
+        assert!(svg.contains("linearGradient"));
+        // Balanced tags, roughly: every opened <g> and <text> is closed.
+        assert_eq!(svg.matches("<g ").count(), svg.matches("</g>").count());
+        assert_eq!(
+            svg.matches("<text ").count(),
+            svg.matches("</text>").count()
+        );
+        assert!(!svg.contains("NaN") && !svg.contains("inf"));
+    }
+
+    #[test]
+    fn long_timelines_use_mm_ss_ticks() {
+        let tl = sample(600); // 300 s
+        let svg = tl.to_svg(Some(3)).expect("svg");
+        assert!(svg.contains("time (m:ss)"));
+        assert!(
+            svg.contains(">1:00</text>") || svg.contains(">2:00</text>"),
+            "tick labels"
+        );
+        let (ticks, _) = time_ticks(300.0, 0, 1200);
+        assert!(ticks.len() >= 3 && ticks.len() <= 30, "{ticks:?}");
+        assert_eq!(ticks[0].1, "0:00");
+    }
+
+    #[test]
+    fn png_decodes_with_expected_size_and_heat_map_pixels() {
+        let tl = sample(50);
+        let bytes = tl.to_png(Some(6)).expect("png");
+        let plot = Plot::new(&tl, Some(6)).expect("layout");
+        let (info, buf) = decode(&bytes);
+        assert_eq!(info.width as usize, plot.width);
+        assert_eq!(info.height as usize, plot.height);
+        assert_eq!(info.color_type, png::ColorType::Rgb);
+        assert_eq!(plot.hh, 6 * ROW_H);
+        assert_eq!(plot.hw, 50 * 24);
+
+        let pixel = |x: usize, y: usize| {
+            let o = (y * plot.width + x) * 3;
+            [buf[o], buf[o + 1], buf[o + 2]]
+        };
+        // Every heat-map pixel is painted, and with the colour of its cell.
+        for y in (plot.hy..plot.hy + plot.hh).step_by(5) {
+            for x in (plot.hx..plot.hx + plot.hw).step_by(7) {
+                assert_ne!(pixel(x, y), BACKGROUND, "({x},{y})");
+            }
+        }
+        let rows = tl.rows(Some(6)).expect("rows");
+        let (x, y) = (plot.hx + 24 * 10 + 3, plot.hy + ROW_H * 2 + 4);
+        assert_eq!(pixel(x, y), colormap(tl.value(10, rows[2])));
+        // Labels drew ink left of the heat map.
+        let ink = (plot.hy..plot.hy + plot.hh)
+            .flat_map(|y| (MARGIN..plot.hx).map(move |x| (x, y)))
+            .filter(|&(x, y)| pixel(x, y) == INK)
+            .count();
+        assert!(ink > 50, "row labels drawn ({ink} ink pixels)");
+    }
+
+    #[test]
+    fn long_png_is_averaged_down() {
+        let tl = sample(5000);
+        let plot = Plot::new(&tl, Some(2)).expect("layout");
+        assert_eq!(plot.hw, MAX_W);
+        let (info, _) = decode(&tl.to_png(Some(2)).expect("png"));
+        assert_eq!(info.width as usize, plot.width);
+    }
+
+    #[test]
+    fn write_chooses_format_by_extension() {
+        let dir = std::env::temp_dir().join(format!("mstag-timeline-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let tl = sample(20);
+        let svg = dir.join("t.SVG");
+        let png_path = dir.join("t.png");
+        tl.write(&svg, Some(4)).expect("write svg");
+        tl.write(&png_path, None).expect("write png");
+        let svg_text = std::fs::read_to_string(&svg).expect("read svg");
+        assert!(svg_text.starts_with("<svg"));
+        let png_bytes = std::fs::read(&png_path).expect("read png");
+        assert_eq!(&png_bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_extension_is_a_clear_error() {
+        let tl = sample(5);
+        for p in ["out/timeline.jpg", "timeline"] {
+            let err = tl.write(Path::new(p), None).expect_err("must fail");
+            let msg = err.to_string();
+            assert!(msg.contains(p), "{msg}");
+            assert!(msg.contains(".svg") && msg.contains(".png"), "{msg}");
+        }
+        assert!(!Path::new("out/timeline.jpg").exists());
+    }
+
+    #[test]
+    fn write_failure_names_the_path() {
+        let tl = sample(5);
+        let p = Path::new("/nonexistent-dir-mstag/x.svg");
+        let msg = tl.write(p, None).expect_err("must fail").to_string();
+        assert!(msg.contains("/nonexistent-dir-mstag/x.svg"), "{msg}");
+    }
+
+    #[test]
+    fn empty_or_invalid_timelines_are_errors() {
+        let mut tl = sample(0);
+        assert!(tl.to_svg(None).is_err());
+        tl = sample(3);
+        tl.hop_s = 0.0;
+        assert!(tl.to_png(None).is_err());
+        tl.hop_s = f64::NAN;
+        assert!(tl.to_svg(None).is_err());
+        tl = sample(3);
+        tl.tag_names.clear();
+        assert!(tl.to_svg(None).is_err());
+    }
+
+    #[test]
+    fn ragged_frames_and_nan_draw_as_no_data() {
+        let tl = Timeline {
+            hop_s: 1.0,
+            tag_names: vec!["x".into(), "y".into()],
+            frames: vec![vec![0.5, 0.5], vec![f32::NAN], vec![0.1, 0.9, 0.3]],
+        };
+        let svg = tl.to_svg(None).expect("svg");
+        assert_eq!(svg.matches("<rect class=\"cell\"").count(), 6);
+        assert!(svg.contains(&hex(NO_DATA)));
+        let (info, _) = decode(&tl.to_png(None).expect("png"));
+        assert!(info.width > 0);
+    }
+
+    #[test]
+    fn font_covers_printable_ascii() {
+        assert_eq!(font::glyph(' '), &[0; font::H]);
+        assert_ne!(font::glyph('A'), font::glyph('B'));
+        assert_eq!(font::glyph('é'), font::glyph('?'));
+        for c in '!'..='~' {
+            assert!(font::glyph(c).iter().any(|&r| r != 0), "{c} is blank");
+            assert!(font::glyph(c).iter().all(|&r| r < 32), "{c} wider than 5");
+        }
+    }
+
+    #[test]
+    fn num_formatting() {
+        assert_eq!(num(12.0), "12");
+        assert_eq!(num(0.48), "0.48");
+        assert_eq!(num(1.23456), "1.235");
+        assert_eq!(num(-0.0), "0");
+    }
+}

@@ -1,0 +1,172 @@
+//! The hand-off from audio threads to the inference thread: a lock-free SPSC ring of
+//! interleaved `f32` samples.
+//!
+//! The producer half is all an audio thread owns. Its push methods never allocate, lock,
+//! block or make a system call: when the ring is full the frames that do not fit are
+//! dropped and counted, so a slow consumer can never make the audio side wait.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ringbuf::traits::{Consumer, Observer, Producer, Split};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
+
+/// Counters shared by both halves (and whoever wants to report them).
+#[derive(Debug, Default)]
+pub struct RingStats {
+    dropped_frames: AtomicU64,
+    pushed_frames: AtomicU64,
+}
+
+impl RingStats {
+    /// Frames (one sample per channel) dropped because the ring was full.
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped_frames.load(Ordering::Relaxed)
+    }
+    /// Frames accepted into the ring.
+    pub fn pushed_frames(&self) -> u64 {
+        self.pushed_frames.load(Ordering::Relaxed)
+    }
+}
+
+/// Audio-thread side of the ring. Only whole frames are pushed, so channels never slip.
+pub struct RingProducer {
+    prod: HeapProd<f32>,
+    channels: usize,
+    stats: Arc<RingStats>,
+}
+
+/// Inference-thread side of the ring.
+pub struct RingConsumer {
+    cons: HeapCons<f32>,
+    channels: usize,
+    stats: Arc<RingStats>,
+}
+
+/// Makes a ring holding `capacity_frames` frames of `channels` interleaved samples.
+/// Allocates; call it before the audio starts.
+pub fn ring(channels: usize, capacity_frames: usize) -> (RingProducer, RingConsumer) {
+    let channels = channels.max(1);
+    let rb = HeapRb::<f32>::new(capacity_frames.max(1) * channels);
+    let (prod, cons) = rb.split();
+    let stats = Arc::new(RingStats::default());
+    (
+        RingProducer {
+            prod,
+            channels,
+            stats: stats.clone(),
+        },
+        RingConsumer {
+            cons,
+            channels,
+            stats,
+        },
+    )
+}
+
+impl RingProducer {
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    pub fn stats(&self) -> &Arc<RingStats> {
+        &self.stats
+    }
+
+    /// Frames that fit right now.
+    #[inline]
+    pub fn vacant_frames(&self) -> usize {
+        self.prod.vacant_len() / self.channels
+    }
+
+    /// Pushes interleaved `f32` samples (a trailing partial frame is ignored). Returns the
+    /// frames pushed; the rest are dropped and counted. Real-time safe.
+    #[inline]
+    pub fn push_interleaved(&mut self, samples: &[f32]) -> usize {
+        let frames = samples.len() / self.channels;
+        let fit = frames.min(self.vacant_frames());
+        if fit > 0 {
+            self.prod.push_slice(&samples[..fit * self.channels]);
+        }
+        self.account(frames, fit)
+    }
+
+    /// Pushes interleaved samples of any type, converted one by one (for i16/i32 devices,
+    /// without a scratch buffer). Real-time safe.
+    #[inline]
+    pub fn push_converted<T: Copy>(&mut self, samples: &[T], convert: impl Fn(T) -> f32) -> usize {
+        let frames = samples.len() / self.channels;
+        let fit = frames.min(self.vacant_frames());
+        if fit > 0 {
+            self.prod
+                .push_iter(samples[..fit * self.channels].iter().map(|&s| convert(s)));
+        }
+        self.account(frames, fit)
+    }
+
+    #[inline]
+    fn account(&self, offered: usize, pushed: usize) -> usize {
+        if pushed > 0 {
+            self.stats
+                .pushed_frames
+                .fetch_add(pushed as u64, Ordering::Relaxed);
+        }
+        if offered > pushed {
+            self.stats
+                .dropped_frames
+                .fetch_add((offered - pushed) as u64, Ordering::Relaxed);
+        }
+        pushed
+    }
+}
+
+impl RingConsumer {
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    pub fn stats(&self) -> &Arc<RingStats> {
+        &self.stats
+    }
+
+    /// Pops up to `out.len()` samples, whole frames only; returns the number of samples.
+    pub fn pop_frames(&mut self, out: &mut [f32]) -> usize {
+        let avail = self.cons.occupied_len() / self.channels * self.channels;
+        let want = (out.len() / self.channels * self.channels).min(avail);
+        self.cons.pop_slice(&mut out[..want])
+    }
+
+    /// Samples waiting in the ring.
+    pub fn occupied_samples(&self) -> usize {
+        self.cons.occupied_len()
+    }
+
+    /// Whether the producer half still exists.
+    pub fn producer_alive(&self) -> bool {
+        self.cons.write_is_held()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_ring_drops_whole_frames_and_counts_them() {
+        let (mut p, mut c) = ring(2, 4);
+        let data: Vec<f32> = (0..12).map(|i| i as f32).collect();
+        assert_eq!(p.push_interleaved(&data), 4);
+        assert_eq!(p.stats().dropped_frames(), 2);
+        let mut out = [0.0f32; 16];
+        let n = c.pop_frames(&mut out);
+        assert_eq!(&out[..n], &data[..8]);
+        assert_eq!(
+            p.push_converted(&[i16::MAX, i16::MIN], |s| s as f32 / 32768.0),
+            1
+        );
+        let n = c.pop_frames(&mut out);
+        assert_eq!(n, 2);
+        assert!((out[0] - 0.99997).abs() < 1e-4 && out[1] == -1.0);
+        assert_eq!(c.stats().pushed_frames(), 5);
+    }
+}
