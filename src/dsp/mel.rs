@@ -65,7 +65,7 @@ impl FrontendConfig {
                 self.f_min, self.f_max, sample_rate
             ));
         }
-        if !(self.log_c > 0.0) {
+        if self.log_c.is_nan() || self.log_c <= 0.0 {
             return Err(format!("log_c {}", self.log_c));
         }
         Ok(())

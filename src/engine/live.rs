@@ -87,6 +87,18 @@ impl Engine {
         input_rate: u32,
         cfg: EngineConfig,
     ) -> Result<Engine> {
+        Self::start_with_tap(models, ring, input_rate, cfg, None)
+    }
+
+    /// Like [`Engine::start`], with a tap that sees every block of interleaved input on the
+    /// inference thread, before analysis (e.g. to record the session to a file).
+    pub fn start_with_tap(
+        models: ModelSet,
+        ring: RingConsumer,
+        input_rate: u32,
+        cfg: EngineConfig,
+        tap: Option<Tap>,
+    ) -> Result<Engine> {
         let ModelSet {
             manifest,
             scales,
@@ -110,6 +122,7 @@ impl Engine {
             reset: reset.clone(),
             segments: segments.clone(),
             cfg,
+            tap,
         };
         let thread = std::thread::Builder::new()
             .name("mstag-inference".into())
@@ -188,7 +201,11 @@ struct Worker {
     reset: Arc<AtomicBool>,
     segments: Arc<AtomicU64>,
     cfg: EngineConfig,
+    tap: Option<Tap>,
 }
+
+/// Sees each block of interleaved input on the inference thread.
+pub type Tap = Box<dyn FnMut(&[f32]) + Send>;
 
 impl Worker {
     fn run(mut self) -> Result<EngineSummary> {
@@ -205,6 +222,9 @@ impl Worker {
             let n = self.ring.pop_frames(&mut buf);
             if n > 0 {
                 let popped = Instant::now();
+                if let Some(tap) = self.tap.as_mut() {
+                    tap(&buf[..n]);
+                }
                 let made = self.pipeline.push(&buf[..n])?;
                 if made > 0 {
                     self.segments

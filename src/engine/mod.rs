@@ -4,6 +4,6 @@ pub mod live;
 pub mod pipeline;
 pub mod scores;
 
-pub use live::{Delivery, Engine, EngineConfig, EngineSummary, Latest};
+pub use live::{Delivery, Engine, EngineConfig, EngineSummary, Latest, Tap};
 pub use pipeline::{FeaturePipeline, PipelineConfig, Tagger};
 pub use scores::{Scores, View, MAX_TAGS};

@@ -21,12 +21,16 @@ fn model_err(path: &Path, reason: impl Into<String>) -> Error {
 fn open_session(path: &Path, device: Device, intra_threads: usize) -> Result<Session> {
     let env = runtime::environment()?;
     let eps = runtime::execution_providers(device)?;
+    let fail =
+        |e: ort::Error<ort::session::builder::SessionBuilder>| model_err(path, e.to_string());
     let builder = Session::builder(env).map_err(|e| model_err(path, e.to_string()))?;
     let builder = builder
         .with_intra_threads(intra_threads.max(1))
-        .and_then(|b| b.with_inter_threads(1))
-        .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3))
-        .map_err(|e| model_err(path, e.to_string()))?;
+        .map_err(fail)?;
+    let builder = builder.with_inter_threads(1).map_err(fail)?;
+    let builder = builder
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(fail)?;
     let mut builder =
         builder
             .with_execution_providers(eps)

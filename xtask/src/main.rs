@@ -33,8 +33,46 @@ fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
+/// Debian packages the build needs (cpal's ALSA backend), and those the live test needs
+/// (a PulseAudio server as a virtual microphone).
+const BUILD_PACKAGES: &[&str] = &["pkg-config", "libasound2-dev"];
+const TEST_PACKAGES: &[&str] = &["pulseaudio", "pulseaudio-utils", "libasound2-plugins"];
+
+fn installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+/// Installs missing Debian packages when running as root; otherwise says what to run.
+fn system_packages(pkgs: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if !root {
+        bail!(
+            "missing Debian packages; run: sudo apt-get install -y {}",
+            missing.join(" ")
+        );
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 /// Puts libonnxruntime.so.<ORT_VERSION> (from the PyPI wheel) into .ort/lib.
 fn setup(gpu: bool) -> Result<PathBuf> {
+    system_packages(BUILD_PACKAGES)?;
     let lib_dir = root().join(".ort").join("lib");
     let lib = lib_dir.join(format!("libonnxruntime.so.{ORT_VERSION}"));
     let marker = lib_dir.join(if gpu { "gpu" } else { "cpu" });
@@ -129,6 +167,7 @@ fn demo() -> Result<()> {
 
 fn test(extra: &[String]) -> Result<()> {
     setup(false)?;
+    system_packages(TEST_PACKAGES)?;
     run(cargo()
         .args(["test", "--release", "--workspace"])
         .args(extra))

@@ -137,6 +137,9 @@ pub struct LiveArgs {
     /// Tags shown in the terminal view
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub top: u16,
+    /// Also write the analysed input (as received, before resampling) to this WAV file
+    #[arg(long, value_name = "WAV")]
+    pub record: Option<PathBuf>,
     /// Seconds of audio the ring between the audio thread and the inference thread holds
     #[arg(long, default_value_t = 4.0, value_parser = positive_seconds)]
     pub ring: f64,
@@ -267,7 +270,15 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         },
         ..EngineConfig::default()
     };
-    let engine = Engine::start(models, ring, rate, cfg)?;
+    let channels = ring.channels();
+    let (tap, record_error) = match &args.record {
+        Some(path) => {
+            let (tap, err) = recorder(path, rate, channels)?;
+            (Some(tap), Some(err))
+        }
+        None => (None, None),
+    };
+    let engine = Engine::start_with_tap(models, ring, rate, cfg, tap)?;
     if !args.json {
         eprintln!(
             "mstag-live: {} → {} tags; Ctrl-C to stop",
@@ -342,9 +353,50 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
             summary.seconds
         );
     }
+    if let Some(err) = record_error.and_then(|e| e.lock().take()) {
+        eprintln!("mstag-live: recording failed: {err}");
+    }
     eprintln!(
         "mstag-live: {:.1} s of audio, {} segments ({} silent), {} frames dropped, {} updates skipped",
         summary.seconds, summary.segments, summary.silent_segments, summary.dropped_frames, summary.skipped_updates
     );
     Ok(())
+}
+
+/// A tap writing 32-bit float WAV on the inference thread; the writer is finalised when the
+/// engine drops the tap. Write errors are kept for the final report instead of stopping analysis.
+fn recorder(
+    path: &Path,
+    rate: u32,
+    channels: usize,
+) -> Result<(mstag::engine::Tap, Arc<parking_lot::Mutex<Option<String>>>)> {
+    let spec = hound::WavSpec {
+        channels: channels as u16,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = Some(
+        hound::WavWriter::create(path, spec)
+            .with_context(|| format!("creating {}", path.display()))?,
+    );
+    let error = Arc::new(parking_lot::Mutex::new(None));
+    let err = error.clone();
+    let name = path.display().to_string();
+    let tap: mstag::engine::Tap = Box::new(move |block: &[f32]| {
+        if let Some(w) = writer.as_mut() {
+            for &s in block {
+                if let Err(e) = w.write_sample(s) {
+                    *err.lock() = Some(format!("{name}: {e}"));
+                    writer = None;
+                    return;
+                }
+            }
+            if let Err(e) = w.flush() {
+                *err.lock() = Some(format!("{name}: {e}"));
+                writer = None;
+            }
+        }
+    });
+    Ok((tap, error))
 }
