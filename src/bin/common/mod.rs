@@ -15,7 +15,7 @@ use mstag::capture::device::{open_input, InputStream};
 use mstag::capture::file::{FilePlayer, Pace};
 use mstag::engine::{Delivery, Engine, EngineConfig, PipelineConfig, Scores, View};
 use mstag::model::{default_manifest_path, Device, ModelSet};
-use mstag::output::TerminalView;
+use mstag::output::{Framing, OscConfig, OscSender, OscTarget, TerminalView};
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ViewArg {
@@ -145,6 +145,74 @@ pub struct LiveArgs {
     pub ring: f64,
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub osc: OscArgs,
+}
+
+/// OSC output options (see docs/OSC.md).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "OSC output")]
+pub struct OscArgs {
+    /// Send the scores as OSC over UDP to HOST:PORT (repeatable for several receivers;
+    /// IPv6 in brackets, e.g. [::1]:9000)
+    #[arg(long = "osc", value_name = "HOST:PORT")]
+    pub osc: Vec<String>,
+    /// Address prefix of the OSC messages (`/` for none)
+    #[arg(long, default_value = mstag::output::osc::DEFAULT_PREFIX, value_name = "PREFIX", requires = "osc")]
+    pub osc_prefix: String,
+    /// OSC send rate in Hz (1 to 120), independent of the model's update rate
+    #[arg(long, default_value_t = mstag::output::osc::DEFAULT_RATE_HZ, value_name = "HZ",
+          value_parser = clap::value_parser!(u32).range(1..=mstag::output::osc::MAX_RATE_HZ as i64),
+          requires = "osc")]
+    pub osc_rate: u32,
+    /// One-pole smoothing of the sent values, time constant in seconds (0 = off)
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS", value_parser = smoothing_seconds, requires = "osc")]
+    pub osc_smooth: f64,
+    /// Which aggregate is sent over OSC
+    #[arg(long, value_enum, default_value = "window", requires = "osc")]
+    pub osc_view: ViewArg,
+    /// Send every OSC message in its own packet instead of bundles
+    #[arg(long, requires = "osc")]
+    pub osc_plain: bool,
+}
+
+fn smoothing_seconds(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if v.is_finite() && (0.0..=mstag::output::osc::MAX_SMOOTH_S).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{s}: must be 0 (off) to 3600 seconds"))
+    }
+}
+
+impl OscArgs {
+    /// The sender's configuration, with every `--osc` resolved; `None` without `--osc`.
+    pub fn config(&self) -> mstag::Result<Option<OscConfig>> {
+        if self.osc.is_empty() {
+            return Ok(None);
+        }
+        let targets = self
+            .osc
+            .iter()
+            .map(|s| OscTarget::parse(s))
+            .collect::<mstag::Result<Vec<_>>>()?;
+        let cfg = OscConfig {
+            prefix: self.osc_prefix.clone(),
+            rate_hz: self.osc_rate,
+            view: self.osc_view.into(),
+            smooth_s: self.osc_smooth,
+            framing: if self.osc_plain {
+                Framing::Plain
+            } else {
+                Framing::Bundles
+            },
+            ..OscConfig::new(targets)
+        };
+        cfg.validate()?;
+        Ok(Some(cfg))
+    }
 }
 
 pub fn positive_duration(s: &str) -> std::result::Result<f64, String> {
@@ -231,6 +299,7 @@ pub fn json_line(tags: &[String], s: &Scores) -> String {
 
 /// Runs the live path until the input ends, `--duration` is reached, or Ctrl-C.
 pub fn run_live(args: &LiveArgs) -> Result<()> {
+    let osc_config = args.osc.config()?;
     let models = args.model.load(1)?;
     let tags = models.manifest.tags.clone();
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -279,6 +348,15 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         None => (None, None),
     };
     let engine = Engine::start_with_tap(models, ring, rate, cfg, tap)?;
+    let osc = match osc_config {
+        Some(c) => Some(OscSender::start(
+            c,
+            &tags,
+            engine.latest(),
+            Box::new(|e| eprintln!("mstag-live: {e}")),
+        )?),
+        None => None,
+    };
     if !args.json {
         eprintln!(
             "mstag-live: {} → {} tags; Ctrl-C to stop",
@@ -338,6 +416,9 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     }
     drop(source);
     let summary = engine.join()?;
+    if let Some(osc) = osc {
+        eprintln!("mstag-live: {}", osc.stop());
+    }
     if let Some(f) = summary.final_scores {
         if last.map(|l| l.seq) != Some(f.seq) {
             let mut out = stdout.lock();
