@@ -44,8 +44,16 @@ impl Default for TagOptions {
     }
 }
 
-/// Tags one file with the given models (which it borrows for the duration).
+/// Tags one file with the given models, and hands the models back for the next file.
+/// Every error names the file.
 pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(FileTags, ModelSet)> {
+    let named = |e: Error| match e {
+        e @ (Error::Decode { .. } | Error::Io { .. }) => e,
+        other => Error::Decode {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
+    };
     let mut file = AudioFile::open(path)?;
     let ModelSet {
         manifest,
@@ -59,36 +67,26 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
         file.channels(),
         opts.pipeline,
     )
-    .map_err(|e| Error::Decode {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    .map_err(named)?;
     let mut tagger = Tagger::new(classifier);
     let mut scores = Scores::default();
     let mut timeline = Vec::new();
-    let mut next_col = opts.timeline_step_s.unwrap_or(f64::INFINITY);
+    let step = opts.timeline_step_s.unwrap_or(f64::INFINITY);
+    let mut next_col = step;
     let mut buf = Vec::new();
-    let result: Result<()> = (|| {
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
+    while file.read(&mut buf)? > 0 {
+        let made = pipeline.push(&buf).map_err(named)?;
+        if made > 0 && pipeline.time_s() >= next_col {
+            if tagger.score(&pipeline.aggregates, &mut scores).map_err(named)? {
+                timeline.push((pipeline.time_s(), scores.view(View::Window).to_vec()));
             }
-            let made = pipeline.push(&buf)?;
-            if made > 0 && pipeline.time_s() >= next_col {
-                if tagger.score(&pipeline.aggregates, &mut scores)? {
-                    timeline.push((pipeline.time_s(), scores.view(View::Window).to_vec()));
-                }
-                while next_col <= pipeline.time_s() {
-                    next_col += opts.timeline_step_s.unwrap_or(f64::INFINITY);
-                }
+            while next_col <= pipeline.time_s() {
+                next_col += step;
             }
         }
-        pipeline.finish()?;
-        Ok(())
-    })();
-    result?;
-    let ready = tagger.score(&pipeline.aggregates, &mut scores)?;
+    }
+    pipeline.finish().map_err(named)?;
+    let ready = tagger.score(&pipeline.aggregates, &mut scores).map_err(named)?;
     if !ready {
         return Err(Error::Decode {
             path: path.to_path_buf(),
