@@ -108,45 +108,40 @@ fn tag_csv_table_and_timeline() {
     assert!(text.contains(top1));
 }
 
+/// Runs a command that must fail; returns its stderr, which must not be a panic.
+fn fails(mut cmd: Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "{cmd:?} should fail");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
 #[test]
 fn bad_arguments_get_clear_messages() {
-    let out = mstag()
-        .args(["tag", "x.wav", "--window=-3"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("--window") && !err.contains("panicked"),
-        "{err}"
-    );
-
-    let out = mstag()
-        .args(["tag", "x.wav", "--timeline", "out.jpg"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(".svg") && err.contains(".png"), "{err}");
-
-    let out = Command::new(env!("CARGO_BIN_EXE_mstag-live"))
-        .args(["--input", "no such device", "--duration", "1"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("no such device") && !err.contains("panicked"),
-        "{err}"
-    );
-
-    let out = mstag()
-        .args(["tag", "x.wav", "--models", "/nonexistent/manifest.json"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/nonexistent/manifest.json"), "{err}");
+    let live = || Command::new(env!("CARGO_BIN_EXE_mstag-live"));
+    let cases: Vec<(Command, &[&str], &str)> = vec![
+        (mstag(), &["tag", "x.wav", "--window=-3"], "--window"),
+        (mstag(), &["tag", "x.wav", "--timeline", "out.jpg"], ".svg"),
+        (mstag(), &["tag", "x.wav", "--timeline", "out.jpg"], ".png"),
+        (
+            live(),
+            &["--input", "no such device", "--duration", "1"],
+            "no such device",
+        ),
+        (
+            mstag(),
+            &["tag", "x.wav", "--models", "/nonexistent/manifest.json"],
+            "/nonexistent/manifest.json",
+        ),
+        (live(), &["--input", "mic", "--osc", "localhost"], "--osc"),
+        (live(), &["--input", "mic", "--top", "0"], "--top"),
+    ];
+    for (mut cmd, args, needle) in cases {
+        cmd.args(args);
+        let err = fails(cmd);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
 }
 
 #[test]
