@@ -33,6 +33,13 @@ impl Pulse {
             runtime,
             pacat: None,
         };
+        p.daemon();
+        p
+    }
+
+    /// Starts the server (again) in this runtime directory.
+    fn daemon(&self) {
+        let p = self;
         let mut c = Command::new("pulseaudio");
         p.env(&mut c);
         c.env_remove("PULSE_SERVER").args([
@@ -63,7 +70,23 @@ impl Pulse {
             .status()
             .unwrap()
             .success());
-        p
+    }
+
+    /// Kills the server, as a crash or a user's `pulseaudio -k` would.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.pacat.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let mut c = Command::new("pulseaudio");
+        self.env(&mut c);
+        let _ = c.env_remove("PULSE_SERVER").arg("--kill").status();
+        for _ in 0..100 {
+            if !self.socket().exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn play(&mut self, clip: &Path) {
@@ -88,13 +111,7 @@ impl Pulse {
 
 impl Drop for Pulse {
     fn drop(&mut self) {
-        if let Some(mut c) = self.pacat.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let mut c = Command::new("pulseaudio");
-        self.env(&mut c);
-        let _ = c.env_remove("PULSE_SERVER").arg("--kill").status();
+        self.kill();
     }
 }
 
@@ -202,4 +219,60 @@ fn mic_capture_through_pulseaudio_reports_the_tags_of_what_it_heard() {
         "live top tag {} (top 5 {live_top5:?}) vs clip reference {ref5:?}; mstag-live said: {stderr}",
         live_top5[0]
     );
+}
+
+#[test]
+fn sound_server_restart_mid_run_reconnects_and_keeps_the_session() {
+    if std::env::var_os("MSTAG_SKIP_LIVE").is_some() {
+        eprintln!("MSTAG_SKIP_LIVE set: live microphone test skipped");
+        return;
+    }
+    let mut pulse = Pulse::start();
+    pulse.play(&common::demo_clip());
+    std::thread::sleep(Duration::from_secs(2));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mstag-live"));
+    pulse.env(&mut c);
+    let child = c
+        .args(["--input", "mic", "--duration", "10", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    pulse.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    pulse.daemon();
+    pulse.play(&common::demo_clip());
+    // Bounded wait (the run needs 10 s of audio, about 4 s + the outage + 6 s of wall time),
+    // reading the pipes meanwhile so mstag-live never blocks on a full one.
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            panic!("mstag-live hung after the sound server restart");
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("lost"), "reports the loss: {stderr}");
+    assert!(stderr.contains("reconnected"), "reports the reconnection: {stderr}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let last = lines.last().expect("updates");
+    let t = last["t"].as_f64().unwrap();
+    assert!(t >= 9.5, "the session went on after the restart: {t} s: {stderr}");
+    // Updates before and after the outage belong to one session: time never goes back.
+    let ts: Vec<f64> = lines.iter().map(|l| l["t"].as_f64().unwrap()).collect();
+    assert!(ts.windows(2).all(|w| w[1] >= w[0]), "{ts:?}");
+    for (_, v) in last["session"].as_object().unwrap() {
+        assert!((0.0..=1.0).contains(&v.as_f64().unwrap()));
+    }
 }

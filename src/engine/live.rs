@@ -69,6 +69,27 @@ impl Latest {
     }
 }
 
+/// Sees every published update on the inference thread, right after it is published (e.g. to
+/// update a plugin's meters or wake a GUI). It runs on the inference thread: keep it short and
+/// never block in it.
+pub type PublishHook = Box<dyn FnMut(&Scores) + Send>;
+
+/// Optional callbacks run on the inference thread ([`Engine::start_with_hooks`]).
+#[derive(Default)]
+pub struct EngineHooks {
+    /// Sees each block of interleaved input before analysis.
+    pub tap: Option<Tap>,
+    /// Sees each published update.
+    pub on_publish: Option<PublishHook>,
+}
+
+/// Requests to the inference thread that need an answer.
+enum Control {
+    SetInputRate(u32, Sender<std::result::Result<(), String>>),
+    /// A new ring (a reopened device) at this rate; the old ring is drained first.
+    ReplaceInput(RingConsumer, u32, Sender<std::result::Result<(), String>>),
+}
+
 /// A running inference thread. Dropping it stops and joins the thread.
 pub struct Engine {
     thread: Option<JoinHandle<Result<EngineSummary>>>,
@@ -77,6 +98,7 @@ pub struct Engine {
     updates: Receiver<Scores>,
     latest: Latest,
     segments: Arc<AtomicU64>,
+    control: Sender<Control>,
 }
 
 impl Engine {
@@ -99,6 +121,26 @@ impl Engine {
         cfg: EngineConfig,
         tap: Option<Tap>,
     ) -> Result<Engine> {
+        Self::start_with_hooks(
+            models,
+            ring,
+            input_rate,
+            cfg,
+            EngineHooks {
+                tap,
+                on_publish: None,
+            },
+        )
+    }
+
+    /// Like [`Engine::start`], with callbacks on the inference thread ([`EngineHooks`]).
+    pub fn start_with_hooks(
+        models: ModelSet,
+        ring: RingConsumer,
+        input_rate: u32,
+        cfg: EngineConfig,
+        hooks: EngineHooks,
+    ) -> Result<Engine> {
         let ModelSet {
             manifest,
             scales,
@@ -112,6 +154,7 @@ impl Engine {
         let stop = Arc::new(AtomicBool::new(false));
         let reset = Arc::new(AtomicBool::new(false));
         let segments = Arc::new(AtomicU64::new(0));
+        let (control_tx, control_rx) = crossbeam_channel::unbounded();
         let worker = Worker {
             ring,
             pipeline,
@@ -122,7 +165,10 @@ impl Engine {
             reset: reset.clone(),
             segments: segments.clone(),
             cfg,
-            tap,
+            tap: hooks.tap,
+            on_publish: hooks.on_publish,
+            control: control_rx,
+            dropped_before: 0,
         };
         let thread = std::thread::Builder::new()
             .name("mstag-inference".into())
@@ -135,6 +181,7 @@ impl Engine {
             updates: rx,
             latest: Latest(Arc::new(Mutex::new(tb_out))),
             segments,
+            control: control_tx,
         })
     }
 
@@ -157,8 +204,58 @@ impl Engine {
         self.reset.store(true, Ordering::Release);
     }
 
+    /// Switches the engine to input at `rate` Hz (a plugin host changed its sample rate)
+    /// without losing the session: the samples already in the ring are analysed at the old
+    /// rate first, then the resampler is rebuilt; aggregates and the time line carry on. Call
+    /// it while the producer is not pushing (between a plugin's deactivation and its next
+    /// `process()`); it waits (up to 10 s) until the inference thread has switched.
+    pub fn set_input_rate(&self, rate: u32) -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.control
+            .send(Control::SetInputRate(rate, tx))
+            .map_err(|_| Error::EngineStopped("the inference thread has ended".into()))?;
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(Error::InvalidSetting {
+                name: "input sample rate",
+                value: rate.to_string(),
+                reason,
+            }),
+            Err(_) => Err(Error::EngineStopped(
+                "the inference thread did not answer the sample-rate change".into(),
+            )),
+        }
+    }
+
+    /// Switches the engine to a new input ring (e.g. a device reopened after it was lost)
+    /// at `rate` Hz, keeping the session: what is left in the old ring is analysed first.
+    /// The old ring's producer may still exist; it is simply no longer read.
+    pub fn replace_input(&self, ring: RingConsumer, rate: u32) -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.control
+            .send(Control::ReplaceInput(ring, rate, tx))
+            .map_err(|_| Error::EngineStopped("the inference thread has ended".into()))?;
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(Error::InvalidSetting {
+                name: "input",
+                value: format!("{rate} Hz"),
+                reason,
+            }),
+            Err(_) => Err(Error::EngineStopped(
+                "the inference thread did not answer the input change".into(),
+            )),
+        }
+    }
+
     pub fn is_finished(&self) -> bool {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Asks the thread to stop once the ring is empty, without waiting for it (then
+    /// [`Engine::join`]). The last published scores stay the final ones.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
     }
 
     /// Stops the thread (it finishes what is in the ring first only if the producer is gone).
@@ -202,6 +299,10 @@ struct Worker {
     segments: Arc<AtomicU64>,
     cfg: EngineConfig,
     tap: Option<Tap>,
+    on_publish: Option<PublishHook>,
+    control: Receiver<Control>,
+    /// Frames dropped by rings replaced after a device loss.
+    dropped_before: u64,
 }
 
 /// Sees each block of interleaved input on the inference thread.
@@ -218,6 +319,56 @@ impl Worker {
         loop {
             if self.reset.swap(false, Ordering::AcqRel) {
                 self.pipeline.reset_aggregates();
+            }
+            while let Ok(control) = self.control.try_recv() {
+                let (rate, new_ring, reply) = match control {
+                    Control::SetInputRate(rate, reply) => (rate, None, reply),
+                    Control::ReplaceInput(ring, rate, reply) => (rate, Some(ring), reply),
+                };
+                // Everything still in the ring was recorded at the old rate.
+                loop {
+                    let n = self.ring.pop_frames(&mut buf);
+                    if n == 0 {
+                        break;
+                    }
+                    if let Some(tap) = self.tap.as_mut() {
+                        tap(&buf[..n]);
+                    }
+                    if self.pipeline.push(&buf[..n])? > 0 && self.score(&mut scores)? {
+                        if !self.publish(&scores) {
+                            skipped += 1;
+                        }
+                        published_any = true;
+                    }
+                }
+                let switched = self.pipeline.set_input_rate(rate).and_then(|made| {
+                    if let Some(ring) = new_ring {
+                        self.pipeline.set_channels(ring.channels())?;
+                        self.dropped_before += self.ring.stats().dropped_frames();
+                        self.ring = ring;
+                        buf.resize(self.cfg.block_frames.max(64) * self.ring.channels(), 0.0);
+                    }
+                    Ok(made)
+                });
+                match switched {
+                    Ok(made) => {
+                        if made > 0 && self.score(&mut scores)? {
+                            if !self.publish(&scores) {
+                                skipped += 1;
+                            }
+                            published_any = true;
+                        }
+                        let _ = reply.send(Ok(()));
+                    }
+                    // A refused rate is checked before anything changes: carry on at the old one.
+                    Err(Error::InvalidSetting { reason, .. }) => {
+                        let _ = reply.send(Err(reason));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.to_string()));
+                        return Err(e);
+                    }
+                }
             }
             let n = self.ring.pop_frames(&mut buf);
             if n > 0 {
@@ -262,7 +413,7 @@ impl Worker {
             seconds: self.pipeline.time_s(),
             segments: self.pipeline.segments(),
             silent_segments: self.pipeline.silent_segments(),
-            dropped_frames: self.ring.stats().dropped_frames(),
+            dropped_frames: self.dropped_before + self.ring.stats().dropped_frames(),
             skipped_updates: skipped,
             non_finite_samples: self.pipeline.non_finite_samples(),
             publish_latency_s: latency,
@@ -272,7 +423,7 @@ impl Worker {
     fn score(&mut self, scores: &mut Scores) -> Result<bool> {
         let ok = self.tagger.score(&self.pipeline.aggregates, scores)?;
         scores.t = self.pipeline.time_s();
-        scores.dropped = self.ring.stats().dropped_frames();
+        scores.dropped = self.dropped_before + self.ring.stats().dropped_frames();
         scores.segments = self.pipeline.segments();
         scores.silent = self.pipeline.is_silent();
         if ok {
@@ -284,6 +435,9 @@ impl Worker {
     /// Returns false when the update was skipped because the consumer lags.
     fn publish(&mut self, scores: &Scores) -> bool {
         self.latest.write(*scores);
+        if let Some(hook) = self.on_publish.as_mut() {
+            hook(scores);
+        }
         match self.cfg.delivery {
             Delivery::Lossless => self.tx.send(*scores).is_ok(),
             Delivery::Lossy => !matches!(self.tx.try_send(*scores), Err(TrySendError::Full(_))),

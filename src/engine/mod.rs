@@ -4,6 +4,8 @@ pub mod live;
 pub mod pipeline;
 pub mod scores;
 
-pub use live::{Delivery, Engine, EngineConfig, EngineSummary, Latest, Tap};
+pub use live::{
+    Delivery, Engine, EngineConfig, EngineHooks, EngineSummary, Latest, PublishHook, Tap,
+};
 pub use pipeline::{FeaturePipeline, PipelineConfig, Tagger};
 pub use scores::{Scores, View, MAX_TAGS};

@@ -79,6 +79,9 @@ pub struct FeaturePipeline {
     pub aggregates: Aggregates,
     cfg: PipelineConfig,
     input_frames: u64,
+    /// Seconds of input consumed before the last change of input rate
+    /// ([`FeaturePipeline::set_input_rate`]); `input_frames` counts from that change.
+    time_base_s: f64,
     segments: u64,
     silent_segments: u64,
     last_segment_silent: bool,
@@ -133,6 +136,7 @@ impl FeaturePipeline {
             aggregates: Aggregates::new(aggs),
             cfg,
             input_frames: 0,
+            time_base_s: 0.0,
             segments: 0,
             silent_segments: 0,
             last_segment_silent: false,
@@ -151,7 +155,7 @@ impl FeaturePipeline {
     }
     /// Seconds of input consumed.
     pub fn time_s(&self) -> f64 {
-        self.input_frames as f64 / self.input_rate as f64
+        self.time_base_s + self.input_frames as f64 / self.input_rate as f64
     }
     /// Segments analysed (all scales), including silent ones.
     pub fn segments(&self) -> u64 {
@@ -249,6 +253,41 @@ impl FeaturePipeline {
     /// Forgets the session (aggregates) but keeps the stream position.
     pub fn reset_aggregates(&mut self) {
         self.aggregates.reset();
+    }
+
+    /// Switches to input with `channels` interleaved channels (between pushes).
+    pub fn set_channels(&mut self, channels: usize) -> Result<()> {
+        if channels == 0 || channels > 64 {
+            return Err(Error::AudioFormat {
+                reason: format!("{channels} channels (1 to 64 supported)"),
+            });
+        }
+        self.channels = channels;
+        Ok(())
+    }
+
+    /// Switches to input at `rate` Hz (a host changed its sample rate) without losing the
+    /// session: the old resampler is flushed into the mel frames, so the model-rate stream
+    /// stays continuous, and the aggregates, segment cursors and time line carry on. Call it
+    /// between pushes, once every sample at the old rate has been pushed. Returns the number
+    /// of segments the flush completed.
+    pub fn set_input_rate(&mut self, rate: u32) -> Result<usize> {
+        if rate == self.input_rate {
+            return Ok(0);
+        }
+        if self.finished {
+            return Err(Error::EngineStopped("set_input_rate after finish".into()));
+        }
+        let resampler = StreamResampler::new(rate, self.model_rate)?;
+        self.resampled.clear();
+        self.resampler.finish(&mut self.resampled)?;
+        self.mel.push(&self.resampled, &mut self.frames);
+        let done = self.run_segments()?;
+        self.time_base_s = self.time_s();
+        self.input_frames = 0;
+        self.input_rate = rate;
+        self.resampler = resampler;
+        Ok(done)
     }
 }
 

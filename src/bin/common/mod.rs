@@ -328,8 +328,8 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         let (s, ring) = open_input(&args.input, args.ring)?;
         (Source::Device(s), ring)
     };
-    let rate = source.rate();
-    let stats = ring.stats().clone();
+    let mut rate = source.rate();
+    let mut stats = ring.stats().clone();
     let cfg = EngineConfig {
         pipeline: args.model.pipeline(),
         delivery: if args.fast {
@@ -375,7 +375,9 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     let mut last_draw = Instant::now() - Duration::from_secs(1);
     let mut last: Option<Scores> = None;
     let mut stopping = false;
-    let mut device_warned = false;
+    // Audio seconds delivered by inputs that were replaced after a device loss.
+    let mut seconds_before = 0.0;
+    let mut watch = DeviceWatch::new();
     loop {
         match engine.updates().recv_timeout(Duration::from_millis(50)) {
             Ok(s) => {
@@ -394,14 +396,35 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         if stopping {
             continue;
         }
-        let audio_s = (stats.pushed_frames() + stats.dropped_frames()) as f64 / rate as f64;
+        let audio_s =
+            seconds_before + (stats.pushed_frames() + stats.dropped_frames()) as f64 / rate as f64;
         let done_duration = args.duration.is_some_and(|d| audio_s >= d);
         if let Some(Source::Device(d)) = &source {
-            if d.failed() && !device_warned {
-                eprintln!(
-                    "mstag-live: the input device reported an error; keeping the last scores"
-                );
-                device_warned = true;
+            if watch.lost(d, &stats) && watch.due() {
+                // Keep the old stream (and its ring producer) until a new one is ready, so the
+                // engine keeps its session and the last scores stay published meanwhile.
+                match open_input(&args.input, args.ring) {
+                    Ok((s, ring)) => {
+                        let (new_rate, new_stats) = (s.sample_rate(), ring.stats().clone());
+                        match engine.replace_input(ring, new_rate) {
+                            Ok(()) => {
+                                eprintln!(
+                                    "mstag-live: reconnected to {} ({} Hz, {} ch)",
+                                    s.device_name(),
+                                    s.sample_rate(),
+                                    s.channels()
+                                );
+                                seconds_before = audio_s;
+                                rate = new_rate;
+                                stats = new_stats;
+                                reap(source.replace(Source::Device(s)));
+                                watch = DeviceWatch::new();
+                            }
+                            Err(e) => watch.failed_attempt(&e.to_string()),
+                        }
+                    }
+                    Err(e) => watch.failed_attempt(&e.to_string()),
+                }
             }
         }
         if done_duration || interrupted.load(Ordering::SeqCst) {
@@ -409,6 +432,12 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
             // publishes the final session scores and ends.
             if let Some(Source::File(f)) = source.as_mut() {
                 f.stop();
+            }
+            if watch.is_lost() {
+                // A dead device may never let go of its stream (and so of the ring's
+                // producer): stop the engine instead of waiting for the end of input.
+                reap(source.take());
+                engine.request_stop();
             }
             source = None;
             stopping = true;
@@ -480,4 +509,79 @@ fn recorder(
         }
     });
     Ok((tap, error))
+}
+
+/// Notices a lost input device (an error from cpal, or no audio for 2 s) and paces the
+/// attempts to reopen it (0.5 s, doubling up to 5 s).
+struct DeviceWatch {
+    last_frames: u64,
+    last_progress: Instant,
+    lost: bool,
+    attempts: u32,
+    next_try: Instant,
+}
+
+impl DeviceWatch {
+    fn new() -> Self {
+        DeviceWatch {
+            last_frames: 0,
+            last_progress: Instant::now(),
+            lost: false,
+            attempts: 0,
+            next_try: Instant::now(),
+        }
+    }
+
+    /// True once the device is considered lost (reported once).
+    fn lost(&mut self, d: &InputStream, stats: &mstag::stream::RingStats) -> bool {
+        let frames = stats.pushed_frames() + stats.dropped_frames();
+        if frames != self.last_frames {
+            self.last_frames = frames;
+            self.last_progress = Instant::now();
+        }
+        if !self.lost && (d.failed() || self.last_progress.elapsed() > Duration::from_secs(2)) {
+            self.lost = true;
+            let why = if d.failed() {
+                format!("{} error(s) from the audio system", d.errors())
+            } else {
+                "no audio for 2 s".to_string()
+            };
+            eprintln!(
+                "mstag-live: input device {} lost ({why}); keeping the last scores, reconnecting",
+                d.device_name()
+            );
+        }
+        self.lost
+    }
+
+    fn is_lost(&self) -> bool {
+        self.lost
+    }
+
+    fn due(&self) -> bool {
+        Instant::now() >= self.next_try
+    }
+
+    fn failed_attempt(&mut self, why: &str) {
+        if self.attempts == 0 || self.attempts % 10 == 0 {
+            eprintln!("mstag-live: cannot reopen the input yet ({why}); retrying");
+        }
+        self.attempts += 1;
+        let backoff = (0.5 * 2f64.powi(self.attempts.min(4) as i32)).min(5.0);
+        self.next_try = Instant::now() + Duration::from_secs_f64(backoff);
+    }
+}
+
+/// Drops an input on a thread of its own: a stream whose device died can block forever in
+/// its destructor (seen with ALSA's PulseAudio plugin after the server was killed), and that
+/// must not stop the analysis or the user's Ctrl-C.
+fn reap(source: Option<Source>) {
+    if let Some(s) = source {
+        let spawned = std::thread::Builder::new()
+            .name("mstag-reaper".into())
+            .spawn(move || drop(s));
+        if let Err(e) = spawned {
+            eprintln!("mstag-live: cannot release the old input ({e}); leaving it open");
+        }
+    }
 }
