@@ -44,14 +44,35 @@ fn lib_names() -> [String; 2] {
     ]
 }
 
-/// Places searched for the library, in order: `ORT_DYLIB_PATH`, beside the executable (and
-/// its `lib/`), then `.ort/lib` of this source tree (where `cargo xtask setup` puts it).
+/// A library chosen by the embedding program ([`set_library_path`]).
+static PREFERRED: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// Makes `path` (a `libonnxruntime.so.<ORT_VERSION>` file) the library to load, ahead of the
+/// places searched by default (only `ORT_DYLIB_PATH` still comes first). For programs whose
+/// executable is not theirs, such as a plugin inside a host, which ships the library in its
+/// bundle. It only has an effect before the first use of ONNX Runtime in the process: returns
+/// false when the runtime is already loaded from another file.
+pub fn set_library_path(path: impl Into<PathBuf>) -> bool {
+    let path = path.into();
+    if let Some(Ok((_, loaded))) = ENV.get() {
+        return *loaded == path;
+    }
+    *PREFERRED.lock().unwrap_or_else(|e| e.into_inner()) = Some(path);
+    true
+}
+
+/// Places searched for the library, in order: `ORT_DYLIB_PATH`, the file given to
+/// [`set_library_path`], beside the executable (and its `lib/`), then `.ort/lib` of this
+/// source tree (where `cargo xtask setup` puts it).
 pub fn library_candidates() -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         if !p.is_empty() {
             out.push(PathBuf::from(p));
         }
+    }
+    if let Some(p) = PREFERRED.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        out.push(p);
     }
     let mut dirs = Vec::new();
     if let Ok(exe) = std::env::current_exe() {

@@ -1,0 +1,265 @@
+//! A tiny CLAP host that opens mstag's editor in an X11 window, plays the demo clip through the
+//! plugin and saves a PNG of the window once bars are showing. `cargo xtask screenshot` runs
+//! it under Xvfb:
+//!
+//! ```sh
+//! screenshot PATH/TO/mstag.clap PATH/TO/demo.wav OUT.png
+//! ```
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clack_extensions::gui::{
+    GuiApiType, GuiConfiguration, GuiSize, HostGui, HostGuiImpl, PluginGui, Window,
+};
+use clack_extensions::state::PluginState;
+use clack_host::prelude::*;
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{ConnectionExt as _, CreateWindowAux, ImageFormat, WindowClass};
+
+const RATE: u32 = 48_000;
+/// Seconds of the clip played before the picture is taken.
+const PLAY_S: f64 = 12.0;
+/// Played this many times faster than real time.
+const SPEED: f64 = 4.0;
+
+struct Shot;
+
+struct Shared {
+    callback: AtomicBool,
+}
+
+impl SharedHandler<'_> for Shared {
+    fn request_restart(&self) {}
+    fn request_process(&self) {}
+    fn request_callback(&self) {
+        self.callback.store(true, Ordering::Release);
+    }
+}
+
+impl HostGuiImpl for Shared {
+    fn resize_hints_changed(&self) {}
+    fn request_resize(&self, _new_size: GuiSize) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_show(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_hide(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn closed(&self, _was_destroyed: bool) {}
+}
+
+impl HostHandlers for Shot {
+    type Shared<'a> = Shared;
+    type MainThread<'a> = ();
+    type AudioProcessor<'a> = ();
+
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        builder.register::<HostGui>();
+    }
+}
+
+fn demo(path: &Path) -> Vec<f32> {
+    let (samples, sr, ch) = mstag::decode::decode_all(path).expect("demo clip");
+    let mono: Vec<f32> = samples
+        .chunks(ch)
+        .map(|f| f.iter().sum::<f32>() / ch as f32)
+        .collect();
+    let mut r = mstag::dsp::StreamResampler::new(sr, RATE).unwrap();
+    let mut out = Vec::new();
+    r.push(&mono, &mut out).unwrap();
+    r.finish(&mut out).unwrap();
+    out
+}
+
+fn play(
+    mut p: StartedPluginAudioProcessor<Shot>,
+    audio: &[f32],
+) -> StoppedPluginAudioProcessor<Shot> {
+    const BLOCK: usize = 512;
+    let started = Instant::now();
+    let (mut l, mut r) = (vec![0.0f32; BLOCK], vec![0.0f32; BLOCK]);
+    let (mut ol, mut or) = (vec![0.0f32; BLOCK], vec![0.0f32; BLOCK]);
+    let mut inp = AudioPorts::with_capacity(2, 1);
+    let mut outp = AudioPorts::with_capacity(2, 1);
+    let events = EventBuffer::new();
+    let mut out_events = EventBuffer::new();
+    let end = audio.len().min((PLAY_S * RATE as f64) as usize);
+    let mut pos = 0;
+    while pos < end {
+        let n = BLOCK.min(end - pos);
+        l[..n].copy_from_slice(&audio[pos..pos + n]);
+        r[..n].copy_from_slice(&audio[pos..pos + n]);
+        let inputs = inp.with_input_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_input_only(
+                [&mut l[..n], &mut r[..n]]
+                    .into_iter()
+                    .map(InputChannel::variable),
+            ),
+        }]);
+        let mut outputs = outp.with_output_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only(
+                [&mut ol[..n], &mut or[..n]].into_iter(),
+            ),
+        }]);
+        p.process(
+            &inputs,
+            &mut outputs,
+            &InputEvents::from_buffer(&events),
+            &mut OutputEvents::from_buffer(&mut out_events),
+            Some(pos as u64),
+            None,
+        )
+        .expect("process");
+        pos += n;
+        let ahead = pos as f64 / RATE as f64 / SPEED - started.elapsed().as_secs_f64();
+        if ahead > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(ahead));
+        }
+    }
+    p.stop_processing()
+}
+
+fn save_png(path: &Path, w: u16, h: u16, bgrx: &[u8]) {
+    let rgb: Vec<u8> = bgrx.chunks(4).flat_map(|p| [p[2], p[1], p[0]]).collect();
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut enc = png::Encoder::new(file, w as u32, h as u32);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header().unwrap().write_image_data(&rgb).unwrap();
+}
+
+fn main() {
+    let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    let [clap, clip, out] = &args[..] else {
+        eprintln!("usage: screenshot PATH/TO/mstag.clap PATH/TO/clip.wav OUT.png");
+        std::process::exit(2);
+    };
+    let audio = demo(clip);
+
+    // SAFETY: loading our own plugin.
+    let entry = unsafe { PluginEntry::load(clap) }.expect("the plugin loads");
+    let factory = entry.get_plugin_factory().expect("plugin factory");
+    let id = CString::from(
+        factory
+            .plugin_descriptors()
+            .find_map(|d| d.id().filter(|id| id.to_bytes() == b"org.mstag.analyzer"))
+            .expect("mstag in the bundle"),
+    );
+    let host = HostInfo::new(
+        "mstag-screenshot",
+        "mstag",
+        "https://example.invalid",
+        "1.0",
+    )
+    .unwrap();
+    let mut instance = PluginInstance::<Shot>::new(
+        |_| Shared {
+            callback: AtomicBool::new(false),
+        },
+        |_| (),
+        &entry,
+        &id,
+        &host,
+    )
+    .expect("instance");
+
+    // Show the song-level view, a dozen bars.
+    let state: PluginState = instance.plugin_handle().get_extension().expect("state");
+    let mut saved = Vec::new();
+    state.save(&instance.plugin_handle(), &mut saved).unwrap();
+    let len = u64::from_le_bytes(saved[..8].try_into().unwrap()) as usize;
+    let mut project: serde_json::Value = serde_json::from_slice(&saved[8..8 + len]).unwrap();
+    project["fields"]["settings"] =
+        serde_json::Value::String(serde_json::json!({"view": "session", "top_n": 14}).to_string());
+    let json = serde_json::to_vec(&project).unwrap();
+    let mut blob = (json.len() as u64).to_le_bytes().to_vec();
+    blob.extend_from_slice(&json);
+    state
+        .load(&instance.plugin_handle(), &mut &blob[..])
+        .unwrap();
+
+    // The editor, embedded in a window of ours.
+    let gui: PluginGui = instance
+        .plugin_handle()
+        .get_extension()
+        .expect("gui extension");
+    let config = GuiConfiguration {
+        api_type: GuiApiType::X11,
+        is_floating: false,
+    };
+    gui.create(&instance.plugin_handle(), config)
+        .expect("editor created");
+    let size = gui
+        .get_size(&instance.plugin_handle())
+        .expect("editor size");
+    let (w, h) = (size.width as u16, size.height as u16);
+    let (conn, screen_num) = x11rb::connect(None).expect("an X server (DISPLAY)");
+    let screen = &conn.setup().roots[screen_num];
+    let win = conn.generate_id().unwrap();
+    conn.create_window(
+        x11rb::COPY_DEPTH_FROM_PARENT,
+        win,
+        screen.root,
+        0,
+        0,
+        w,
+        h,
+        0,
+        WindowClass::INPUT_OUTPUT,
+        0,
+        &CreateWindowAux::new().background_pixel(screen.black_pixel),
+    )
+    .unwrap();
+    conn.map_window(win).unwrap();
+    conn.flush().unwrap();
+    // SAFETY: `win` is a live X11 window that outlives the editor.
+    unsafe {
+        gui.set_parent(&instance.plugin_handle(), Window::from_x11_handle(win as _))
+            .expect("set_parent");
+    }
+    gui.show(&instance.plugin_handle()).expect("show");
+
+    let stopped = instance
+        .activate(
+            |_, _| (),
+            PluginAudioConfiguration {
+                sample_rate: RATE as f64,
+                min_frames_count: 1,
+                max_frames_count: 512,
+            },
+        )
+        .expect("activates");
+    let started = stopped.start_processing().expect("starts");
+    let audio_thread = std::thread::spawn(move || play(started, &audio));
+
+    // The main thread serves the plugin's main-thread callbacks while the audio plays, then
+    // waits a little for the last scores to be drawn.
+    let until = Instant::now() + Duration::from_secs_f64(PLAY_S / SPEED + 3.0);
+    while Instant::now() < until {
+        if instance.access_shared_handler(|s| s.callback.swap(false, Ordering::AcqRel)) {
+            instance.call_on_main_thread_callback();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let image = conn
+        .get_image(ImageFormat::Z_PIXMAP, win, 0, 0, w, h, !0)
+        .unwrap()
+        .reply()
+        .expect("window contents");
+    save_png(out, w, h, &image.data);
+    eprintln!("screenshot: {} ({w}x{h})", out.display());
+
+    let stopped = audio_thread.join().expect("audio thread");
+    gui.destroy(&instance.plugin_handle());
+    instance.deactivate(stopped);
+}

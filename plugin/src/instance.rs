@@ -1,0 +1,336 @@
+//! One plugin instance's engine, OSC sender and status, shared by the plugin object (main
+//! thread: activation, state), the inference thread's publish hook and the editor.
+//!
+//! `process()` never touches any of this: it only owns the ring's producer
+//! ([`crate::feed::AudioFeed`]).
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use mstag::engine::{Delivery, Engine, EngineConfig, EngineHooks, Latest, Scores, View};
+use mstag::model::{runtime, Device, ModelSet};
+use mstag::output::{OscConfig, OscSender, OscTarget};
+use mstag::stream::ring;
+use nice_plug::prelude::*;
+use nice_plug_egui::RepaintNotifier;
+
+use crate::feed::AudioFeed;
+use crate::locate;
+use crate::params::{MstagParams, TagNames};
+use crate::settings::ViewChoice;
+
+/// Ring capacity in (mono) frames: about 22 s at 48 kHz, so the engine may lag a lot before a
+/// single frame is dropped.
+pub const RING_FRAMES: usize = 1 << 20;
+
+/// What the editor shows about the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineState {
+    /// Not activated by the host yet.
+    Idle,
+    /// Running at this input sample rate.
+    Running { rate: u32 },
+    /// Models or ONNX Runtime missing, or the engine failed: the message says what to do.
+    /// Audio still passes through.
+    Failed(String),
+}
+
+/// What the editor needs for one frame.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub state: EngineState,
+    pub scores: Option<Scores>,
+    pub tags: Arc<[String]>,
+    pub osc: String,
+    pub window_s: f64,
+    pub ema_s: f64,
+}
+
+#[derive(Default)]
+struct Runtime {
+    engine: Option<Engine>,
+    latest: Option<Latest>,
+    tags: Option<Arc<[String]>>,
+    rate: u32,
+    error: Option<String>,
+    osc: Option<OscSender>,
+    /// The (target, view) the running sender was started with, or the refused target.
+    osc_applied: Option<(String, View)>,
+    osc_status: String,
+}
+
+/// What [`Shared::activate`] hands the plugin.
+pub struct Activation {
+    /// The audio side of a newly started engine.
+    pub feed: Option<AudioFeed>,
+    /// Whether the engine runs at the host's rate (feed it) or not (pass audio through only).
+    pub analyse: bool,
+}
+
+pub struct Shared {
+    pub params: Arc<MstagParams>,
+    pub tag_names: TagNames,
+    pub repaint: RepaintNotifier,
+    runtime: Mutex<Runtime>,
+    /// The view the meters follow (a [`ViewChoice`] index), read by the publish hook.
+    meter_view: Arc<AtomicU8>,
+    osc_event: Arc<Mutex<Option<String>>>,
+    engine_config: EngineConfig,
+}
+
+impl Shared {
+    pub fn new() -> Arc<Shared> {
+        let tag_names: TagNames = Default::default();
+        let params = Arc::new(MstagParams::new(&tag_names));
+        let engine_config = EngineConfig {
+            delivery: Delivery::Lossy,
+            // The thread sleeps this long when the ring is empty (e.g. while the host is
+            // stopped); a segment hop is tens of milliseconds, so this adds no visible delay.
+            poll: Duration::from_millis(5),
+            ..EngineConfig::default()
+        };
+        let shared = Arc::new(Shared {
+            meter_view: Arc::new(AtomicU8::new(params.settings.get().view.index())),
+            params,
+            tag_names,
+            repaint: RepaintNotifier::new(),
+            runtime: Mutex::new(Runtime::default()),
+            osc_event: Arc::new(Mutex::new(None)),
+            engine_config,
+        });
+        let weak = Arc::downgrade(&shared);
+        shared.params.settings.set_listener(Arc::new(move || {
+            if let Some(s) = weak.upgrade() {
+                s.apply_settings();
+            }
+        }));
+        shared
+    }
+
+    fn rt(&self) -> MutexGuard<'_, Runtime> {
+        self.runtime.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Called from `Plugin::activate` (main thread). The first time it loads the models and
+    /// starts the inference thread at the host's rate and returns the audio side; later calls
+    /// (the host re-activating for a new buffer size or sample rate, or after a state load)
+    /// keep the engine and its session, only telling it about a new rate. The feed is `None`
+    /// when the audio side already exists or the engine cannot run (see
+    /// [`EngineState::Failed`]); `analyse` says whether the engine runs at `rate` (a rate it
+    /// refuses leaves it at the old one, and the audio must then not reach it).
+    pub fn activate(&self, rate: u32) -> Activation {
+        let feed = {
+            let mut rt = self.rt();
+            if let Some(engine) = rt.engine.as_ref() {
+                if rt.rate == rate {
+                    // Back at the engine's rate (after a refused one): analyse again.
+                    rt.error = None;
+                } else {
+                    match engine.set_input_rate(rate) {
+                        Ok(()) => {
+                            nice_log!(
+                                "mstag: sample rate {} Hz -> {rate} Hz, session kept",
+                                rt.rate
+                            );
+                            rt.rate = rate;
+                            rt.error = None;
+                        }
+                        Err(e) => {
+                            let msg = format!("cannot switch to {rate} Hz: {e}");
+                            nice_error!("mstag: {msg}");
+                            rt.error = Some(msg);
+                        }
+                    }
+                }
+                None
+            } else {
+                match self.start_engine(&mut rt, rate) {
+                    Ok(feed) => Some(feed),
+                    Err(msg) => {
+                        nice_error!("mstag: {msg} (audio passes through untouched)");
+                        rt.error = Some(msg);
+                        None
+                    }
+                }
+            }
+        };
+        let analyse = {
+            let rt = self.rt();
+            rt.engine.is_some() && rt.rate == rate
+        };
+        self.apply_settings();
+        self.repaint.request_repaint();
+        Activation { feed, analyse }
+    }
+
+    fn start_engine(&self, rt: &mut Runtime, rate: u32) -> Result<AudioFeed, String> {
+        let data = locate::find_data()?;
+        if !runtime::set_library_path(&data.ort_library) {
+            nice_warn!(
+                "mstag: ONNX Runtime was already loaded in this process from {}; using it",
+                runtime::library_path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
+        let models = ModelSet::load(&data.manifest, Device::Cpu, 1).map_err(|e| e.to_string())?;
+        let tags: Arc<[String]> = models.manifest.tags.clone().into();
+        let _ = self.tag_names.set(tags.to_vec());
+        let (producer, consumer) = ring(1, RING_FRAMES);
+        let hook = {
+            let params = self.params.clone();
+            let view = self.meter_view.clone();
+            let repaint = self.repaint.clone();
+            Box::new(move |s: &Scores| {
+                let v = ViewChoice::from_index(view.load(Ordering::Relaxed)).view();
+                params.set_meters(s, v);
+                repaint.request_repaint();
+            })
+        };
+        let engine = Engine::start_with_hooks(
+            models,
+            consumer,
+            rate,
+            self.engine_config,
+            EngineHooks {
+                tap: None,
+                on_publish: Some(hook),
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        nice_log!(
+            "mstag: engine started at {rate} Hz (models {}, ONNX Runtime {})",
+            data.manifest.display(),
+            data.ort_library.display()
+        );
+        rt.latest = Some(engine.latest());
+        rt.engine = Some(engine);
+        rt.tags = Some(tags);
+        rt.rate = rate;
+        rt.error = None;
+        Ok(AudioFeed::new(producer))
+    }
+
+    /// Forgets the session (all three views); the editor's reset button.
+    pub fn reset_session(&self) {
+        if let Some(e) = self.rt().engine.as_ref() {
+            e.reset_session();
+        }
+    }
+
+    /// Brings the meters' view and the OSC sender in line with the settings (after an edit in
+    /// the editor, a state load, or activation).
+    pub fn apply_settings(&self) {
+        let s = self.params.settings.get();
+        self.meter_view.store(s.view.index(), Ordering::Relaxed);
+        let mut rt = self.rt();
+        let want =
+            (s.osc_enabled && rt.latest.is_some()).then(|| (s.osc_target.clone(), s.view.view()));
+        if want == rt.osc_applied && (rt.osc.is_some() || want.is_none()) {
+            return;
+        }
+        if let Some(old) = rt.osc.take() {
+            old.stop();
+        }
+        *self.osc_event.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        rt.osc_applied = want.clone();
+        rt.osc_status = match (want, rt.latest.clone(), rt.tags.clone()) {
+            (Some((target, view)), Some(latest), Some(tags)) => {
+                match start_osc(&target, view, &tags, latest, self.osc_event.clone()) {
+                    Ok(sender) => {
+                        rt.osc = Some(sender);
+                        nice_log!("mstag: sending OSC to {target} ({} view)", view.name());
+                        format!("sending to {target}")
+                    }
+                    Err(e) => {
+                        nice_warn!("mstag: OSC not started: {e}");
+                        format!("not sending: {e}")
+                    }
+                }
+            }
+            _ if s.osc_enabled => "waiting for the engine".into(),
+            _ => "off".into(),
+        };
+        drop(rt);
+        self.repaint.request_repaint();
+    }
+
+    /// For the editor.
+    pub fn snapshot(&self) -> Snapshot {
+        let rt = self.rt();
+        let state = match (&rt.error, &rt.engine) {
+            (Some(e), _) => EngineState::Failed(e.clone()),
+            (None, Some(e)) if e.is_finished() => {
+                EngineState::Failed("the inference thread stopped (see the host's log)".into())
+            }
+            (None, Some(_)) => EngineState::Running { rate: rt.rate },
+            (None, None) => EngineState::Idle,
+        };
+        let mut osc = if rt.osc_status.is_empty() {
+            "off".to_string()
+        } else {
+            rt.osc_status.clone()
+        };
+        if let Some(ev) = self
+            .osc_event
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            osc = format!("{osc}; {ev}");
+        }
+        Snapshot {
+            state,
+            scores: rt.latest.as_ref().map(Latest::get).filter(|s| s.seq > 0),
+            tags: rt.tags.clone().unwrap_or_else(|| Arc::from(Vec::new())),
+            osc,
+            window_s: self.engine_config.pipeline.window_s,
+            ema_s: self.engine_config.pipeline.ema_tau_s,
+        }
+    }
+
+    /// Stops OSC and the inference thread (when the plugin instance is destroyed).
+    pub fn shutdown(&self) {
+        let (osc, engine) = {
+            let mut rt = self.rt();
+            rt.latest = None;
+            (rt.osc.take(), rt.engine.take())
+        };
+        if let Some(o) = osc {
+            o.stop();
+        }
+        if let Some(e) = engine {
+            match e.stop() {
+                Ok(summary) => nice_log!(
+                    "mstag: engine stopped after {:.1} s of audio, {} segments, {} frames dropped",
+                    summary.seconds,
+                    summary.segments,
+                    summary.dropped_frames
+                ),
+                Err(err) => nice_warn!("mstag: engine ended with an error: {err}"),
+            }
+        }
+    }
+}
+
+fn start_osc(
+    target: &str,
+    view: View,
+    tags: &[String],
+    latest: Latest,
+    event: Arc<Mutex<Option<String>>>,
+) -> mstag::Result<OscSender> {
+    let target = OscTarget::parse(target)?;
+    let mut cfg = OscConfig::new(vec![target]);
+    cfg.view = view;
+    OscSender::start(
+        cfg,
+        tags,
+        latest,
+        Box::new(move |ev| {
+            nice_warn!("mstag: {ev}");
+            *event.lock().unwrap_or_else(|e| e.into_inner()) = Some(ev.to_string());
+        }),
+    )
+}
