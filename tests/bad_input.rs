@@ -8,6 +8,7 @@ use std::process::Command;
 use mstag::engine::pipeline::{FeaturePipeline, PipelineConfig, Tagger};
 use mstag::engine::scores::{Scores, View};
 use mstag::model::{Device, Manifest, ModelSet};
+use mstag::offline::{tag_file, TagOptions};
 
 /// Runs interleaved audio through the shared pipeline; returns the session scores (if any)
 /// and the number of silent segments.
@@ -349,5 +350,58 @@ fn bad_files_are_reported_and_the_others_still_tagged() {
         arr[6]["error"].as_str().unwrap().contains("directory"),
         "{}",
         arr[6]
+    );
+}
+
+fn vm_hwm_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// A 10-hour file is streamed, never loaded whole: a sparse 16-bit WAV of digital silence
+/// (1.6 GB as a file, nothing on disk) goes through decoding, the front end and the silence
+/// gate with the process's peak memory growing by far less than the file's size.
+#[test]
+fn a_ten_hour_file_is_streamed() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = common::TempDir::new("tenhours");
+    let path = dir.path("ten-hours.wav");
+    let rate = 22_050u32;
+    let data_bytes: u32 = rate * 2 * 3600 * 10;
+    let mut f = std::fs::File::create(&path).unwrap();
+    let mut h = Vec::new();
+    h.extend(b"RIFF");
+    h.extend((36 + data_bytes).to_le_bytes());
+    h.extend(b"WAVEfmt ");
+    h.extend(16u32.to_le_bytes());
+    h.extend(1u16.to_le_bytes()); // PCM
+    h.extend(1u16.to_le_bytes()); // mono
+    h.extend(rate.to_le_bytes());
+    h.extend((rate * 2).to_le_bytes());
+    h.extend(2u16.to_le_bytes());
+    h.extend(16u16.to_le_bytes());
+    h.extend(b"data");
+    h.extend(data_bytes.to_le_bytes());
+    f.write_all(&h).unwrap();
+    f.seek(SeekFrom::Start(44 + data_bytes as u64 - 2)).unwrap();
+    f.write_all(&[0, 0]).unwrap();
+    drop(f);
+    let before = vm_hwm_kb();
+    let err = tag_file(&path, common::models(), &TagOptions::default())
+        .err()
+        .expect("ten hours of silence give nothing to tag")
+        .to_string();
+    let grown_mb = (vm_hwm_kb().saturating_sub(before)) / 1024;
+    assert!(err.contains("digital silence"), "{err}");
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    assert!(
+        grown_mb < 100,
+        "peak memory grew by {grown_mb} MB for a 1,588 MB file"
     );
 }
