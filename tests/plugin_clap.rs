@@ -145,7 +145,7 @@ fn top(scores: &[f32], k: usize) -> Vec<usize> {
 /// Listens on a local UDP port and keeps the latest `/mstag/tags` message.
 struct OscReceiver {
     port: u16,
-    latest: Arc<Mutex<Option<(Instant, Vec<f32>)>>>,
+    latest: LatestScores,
     top_name: Arc<Mutex<Option<String>>>,
     /// Anything wrong with what arrived.
     error: Arc<Mutex<Option<String>>>,
@@ -316,6 +316,9 @@ fn meter_ids(instance: &mut PluginInstance<()>, params: &PluginParams) -> Vec<(S
     }
     out
 }
+
+/// When the last OSC scores arrived, and their values.
+type LatestScores = Arc<Mutex<Option<(Instant, Vec<f32>)>>>;
 
 #[test]
 fn clap_plugin_passes_audio_bit_exact_and_tags_the_demo_over_osc() {

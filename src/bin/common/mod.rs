@@ -563,7 +563,7 @@ impl DeviceWatch {
     }
 
     fn failed_attempt(&mut self, why: &str) {
-        if self.attempts == 0 || self.attempts % 10 == 0 {
+        if self.attempts.is_multiple_of(10) {
             eprintln!("mstag-live: cannot reopen the input yet ({why}); retrying");
         }
         self.attempts += 1;
