@@ -77,7 +77,10 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
     while file.read(&mut buf)? > 0 {
         let made = pipeline.push(&buf).map_err(named)?;
         if made > 0 && pipeline.time_s() >= next_col {
-            if tagger.score(&pipeline.aggregates, &mut scores).map_err(named)? {
+            if tagger
+                .score(&pipeline.aggregates, &mut scores)
+                .map_err(named)?
+            {
                 timeline.push((pipeline.time_s(), scores.view(View::Window).to_vec()));
             }
             while next_col <= pipeline.time_s() {
@@ -86,7 +89,9 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
         }
     }
     pipeline.finish().map_err(named)?;
-    let ready = tagger.score(&pipeline.aggregates, &mut scores).map_err(named)?;
+    let ready = tagger
+        .score(&pipeline.aggregates, &mut scores)
+        .map_err(named)?;
     if !ready {
         return Err(Error::Decode {
             path: path.to_path_buf(),

@@ -24,8 +24,14 @@ fn manifest_regressions_are_refused_with_a_reason() {
     for f in files("manifest") {
         let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
         let r = Manifest::parse(&text, &f);
-        let e = r.err().unwrap_or_else(|| panic!("{} should be refused", f.display())).to_string();
-        assert!(e.contains(&f.display().to_string()), "error names the manifest: {e}");
+        let e = r
+            .err()
+            .unwrap_or_else(|| panic!("{} should be refused", f.display()))
+            .to_string();
+        assert!(
+            e.contains(&f.display().to_string()),
+            "error names the manifest: {e}"
+        );
     }
 }
 
@@ -37,7 +43,10 @@ fn decode_regressions_fail_cleanly_through_the_offline_path() {
             Ok((tags, _)) => assert!(tags.scores.iter().all(|s| s.is_finite())),
             Err(e) => {
                 let e = e.to_string();
-                assert!(e.contains(&f.display().to_string()), "error names the file: {e}");
+                assert!(
+                    e.contains(&f.display().to_string()),
+                    "error names the file: {e}"
+                );
             }
         }
     }

@@ -260,7 +260,10 @@ fn sound_server_restart_mid_run_reconnects_and_keeps_the_session() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("lost"), "reports the loss: {stderr}");
-    assert!(stderr.contains("reconnected"), "reports the reconnection: {stderr}");
+    assert!(
+        stderr.contains("reconnected"),
+        "reports the reconnection: {stderr}"
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -268,7 +271,10 @@ fn sound_server_restart_mid_run_reconnects_and_keeps_the_session() {
         .collect();
     let last = lines.last().expect("updates");
     let t = last["t"].as_f64().unwrap();
-    assert!(t >= 9.5, "the session went on after the restart: {t} s: {stderr}");
+    assert!(
+        t >= 9.5,
+        "the session went on after the restart: {t} s: {stderr}"
+    );
     // Updates before and after the outage belong to one session: time never goes back.
     let ts: Vec<f64> = lines.iter().map(|l| l["t"].as_f64().unwrap()).collect();
     assert!(ts.windows(2).all(|w| w[1] >= w[0]), "{ts:?}");
