@@ -54,7 +54,7 @@ impl StreamResampler {
             let params = SincInterpolationParameters {
                 sinc_len: 128,
                 f_cutoff: None,
-                interpolation: SincInterpolationType::Cubic,
+                interpolation: SincInterpolationType::Linear,
                 oversampling_factor: 128,
                 window: WindowFunction::BlackmanHarris2,
             };
