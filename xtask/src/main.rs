@@ -948,6 +948,30 @@ fn bench_ns(ns: f64) -> String {
     }
 }
 
+/// A markdown table of criterion results: id, median and mean (ns), and times real time for
+/// the benchmarks that process one second of audio.
+fn bench_criterion_table(w: &mut String, title: &str, rows: &[(String, f64, f64)]) {
+    use std::fmt::Write as _;
+    let _ = writeln!(w, "### {title}\n");
+    let _ = writeln!(
+        w,
+        "| benchmark | median | mean | x real time (per-second benches) |\n|---|---|---|---|"
+    );
+    for (id, med, mean) in rows {
+        let xr = if id.ends_with("1s_audio") {
+            bench_x(1e9 / med)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            w,
+            "| `{id}` | {} | {} | {xr} |",
+            bench_ns(*med),
+            bench_ns(*mean)
+        );
+    }
+}
+
 fn bench_x(v: f64) -> String {
     if !v.is_finite() {
         "–".into()
@@ -1150,7 +1174,11 @@ fn bench(args: &[String]) -> Result<()> {
     let mut sweep: Vec<(f64, Kv)> = Vec::new();
     if o.sweep_s > 0.0 {
         // 0 stands for the prototype that sleeps until the next segment is due.
-        for poll in [2.0, 5.0, 0.0] {
+        let default_poll = bench_f(&lat, "live.poll_ms");
+        for poll in [1.0, 2.0, 5.0, 0.0] {
+            if poll == default_poll {
+                continue; // that is the main run
+            }
             let out = dir.join(if poll > 0.0 {
                 format!("latency-poll{poll}.txt")
             } else {
@@ -1532,7 +1560,7 @@ fn bench(args: &[String]) -> Result<()> {
         }
     }
     if !sweep.is_empty() {
-        let _ = writeln!(w, "\nThe engine's poll interval (`EngineConfig::poll`, 1 ms by default) against the inference thread's CPU and the latency (same harness, {} s each):\n", o.sweep_s);
+        let _ = writeln!(w, "\nThe engine's poll interval (`EngineConfig::poll`, {} ms by default) against the inference thread's CPU and the latency (same harness, {} s each):\n", g("live.poll_ms"), o.sweep_s);
         let _ = writeln!(w, "| poll | inference thread CPU % | latency median ms | p99 ms | max ms | waiting for a CPU % | updates > 20 ms (while the producer also stalled) |\n|---|---|---|---|---|---|---|");
         let row = |poll: &str, kv: &Kv| {
             format!(
@@ -1577,51 +1605,19 @@ fn bench(args: &[String]) -> Result<()> {
 
     // Stages.
     if !stages.is_empty() {
-        let _ = writeln!(
+        bench_criterion_table(
             w,
-            "### Stages (`cargo bench --bench stages`, criterion, median)\n"
+            "Stages (`cargo bench --bench stages`, criterion, median)",
+            &stages,
         );
-        let _ = writeln!(
-            w,
-            "| benchmark | median | mean | x real time (per-second benches) |\n|---|---|---|---|"
-        );
-        for (id, med, mean) in &stages {
-            let xr = if id.ends_with("1s_audio") {
-                bench_x(1e9 / med)
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                w,
-                "| `{id}` | {} | {} | {xr} |",
-                bench_ns(*med),
-                bench_ns(*mean)
-            );
-        }
         let _ = writeln!(w);
     }
     if !options.is_empty() {
-        let _ = writeln!(
+        bench_criterion_table(
             w,
-            "### What-if (`cargo bench --bench options`, criterion, median)\n"
+            "What-if (`cargo bench --bench options`, criterion, median)",
+            &options,
         );
-        let _ = writeln!(
-            w,
-            "| benchmark | median | mean | x real time (per-second benches) |\n|---|---|---|---|"
-        );
-        for (id, med, mean) in &options {
-            let xr = if id.ends_with("1s_audio") {
-                bench_x(1e9 / med)
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                w,
-                "| `{id}` | {} | {} | {xr} |",
-                bench_ns(*med),
-                bench_ns(*mean)
-            );
-        }
         if let Some(q) = &resampler_quality {
             let _ = writeln!(w, "\nResampler output against a reference (sinc 512, cubic, oversampling 512) and against today's: log-mel differences on 10 s of broadband audio (a 50 Hz–24 kHz sweep plus noise, 20 frames at each end left out), in log10(1 + 10⁴·mel) units (frames span 0 to ~4); and the largest difference of the 50 song-level scores of the demo clip (as 48 kHz):\n\n{}", q.trim_end());
         }
