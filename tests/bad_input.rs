@@ -354,14 +354,7 @@ fn bad_files_are_reported_and_the_others_still_tagged() {
 }
 
 fn vm_hwm_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+    common::proc_status_kb("VmHWM")
 }
 
 /// A 10-hour file is streamed, never loaded whole: a sparse 16-bit WAV of digital silence

@@ -10,14 +10,7 @@ use mstag::engine::{Engine, EngineConfig, View};
 use mstag::stream::ring;
 
 fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+    common::proc_status_kb("VmRSS")
 }
 
 #[test]

@@ -102,3 +102,15 @@ pub fn write_wav(path: &Path, samples: &[f32], rate: u32, channels: u16) {
     }
     w.finalize().expect("finalize wav");
 }
+
+/// A `kB` field of /proc/self/status (e.g. "VmRSS", "VmHWM"); 0 where unavailable.
+pub fn proc_status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
