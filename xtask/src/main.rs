@@ -1343,7 +1343,10 @@ fn bench(args: &[String]) -> Result<()> {
         "| mstag-live RSS < 150 MB | {demo_rss:.1} MB (demo clip) | {} |",
         bench_met(demo_rss < 150.0)
     );
-    let _ = writeln!(w, "| plugin RSS | not measured yet (no plugin yet) | – |");
+    let _ = writeln!(
+        w,
+        "| plugin RSS | not measured yet (no host harness for the plugin in this benchmark) | – |"
+    );
     let _ = writeln!(w, "| GPU | not measured (no GPU lent to this task) | – |\n");
 
     // Offline table.
@@ -1560,7 +1563,7 @@ fn bench(args: &[String]) -> Result<()> {
         }
     }
     if !sweep.is_empty() {
-        let _ = writeln!(w, "\nThe engine's poll interval (`EngineConfig::poll`, {} ms by default) against the inference thread's CPU and the latency (same harness, {} s each):\n", g("live.poll_ms"), o.sweep_s);
+        let _ = writeln!(w, "\nThe engine's poll interval (`EngineConfig::poll`, {} ms by default) against the inference thread's CPU and the latency (same harness, {} s each):\n", bench_f(&lat, "live.poll_ms"), o.sweep_s);
         let _ = writeln!(w, "| poll | inference thread CPU % | latency median ms | p99 ms | max ms | waiting for a CPU % | updates > 20 ms (while the producer also stalled) |\n|---|---|---|---|---|---|---|");
         let row = |poll: &str, kv: &Kv| {
             format!(
@@ -1749,7 +1752,8 @@ fn bench(args: &[String]) -> Result<()> {
     );
     let _ = writeln!(w, "python3 models/train/peer_bench.py measure --mark 5 -- target/release/mstag-live --input FILE --duration {}", o.live_s);
     let _ = writeln!(w, "cargo bench --bench latency -- --seconds {} --callback-calls 1000000 --flops --input FILE...", o.latency_s);
-    let _ = writeln!(w, "cargo bench --bench stages\n```");
+    let _ = writeln!(w, "cargo bench --bench stages");
+    let _ = writeln!(w, "cargo bench --bench options\n```");
     let _ = writeln!(w, "{BENCH_END}");
 
     // Splice into BENCHMARKS.md, keeping what is written around the generated part.
