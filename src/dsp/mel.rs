@@ -193,6 +193,16 @@ impl MelFrontEnd {
         self.frames_out
     }
 
+    /// Samples still to push until `count` more frames have been emitted (0 for `count` 0).
+    pub fn samples_until_frames(&self, count: u64) -> u64 {
+        if count == 0 {
+            return 0;
+        }
+        let (n, hop) = (self.cfg.n_fft as u64, self.cfg.hop as u64);
+        let buffered = (self.pending.len() - self.start) as u64;
+        (n + (count - 1) * hop).saturating_sub(buffered)
+    }
+
     /// Pushes mono samples; appends each completed frame (`n_mels` values) to `frames`.
     /// Returns the number of new frames.
     pub fn push(&mut self, samples: &[f32], frames: &mut Vec<f32>) -> usize {

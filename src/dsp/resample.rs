@@ -96,6 +96,28 @@ impl StreamResampler {
         self.delay
     }
 
+    /// Input samples still to push until at least `out` more output samples have come out.
+    /// Output appears a whole input chunk at a time, so this is the end of the chunk that
+    /// will complete them. It is never more than needed (rounding is taken towards the
+    /// earlier chunk), so a caller that sleeps for this long never sleeps past the output.
+    pub fn input_until_output(&self, out: u64) -> u64 {
+        if out == 0 {
+            return 0;
+        }
+        if self.inner.is_none() {
+            return out;
+        }
+        let chunk = CHUNK as u64;
+        let per_chunk = chunk as f64 * self.to as f64 / self.from as f64;
+        // Cumulative output (before trimming the delay) needed, and the chunks that give it;
+        // rubato's per-chunk output is its ratio ± 1 sample, hence the 2-sample allowance.
+        let wanted = (self.total_out + out + self.delay as u64) as f64 - 2.0;
+        let chunks = (wanted / per_chunk).ceil().max(0.0) as u64;
+        let done = self.total_in - self.total_in % chunk;
+        let next = done + chunk;
+        (chunks * chunk).max(next) - self.total_in
+    }
+
     /// Resamples `samples`, appending what is ready to `out`.
     pub fn push(&mut self, samples: &[f32], out: &mut Vec<f32>) -> Result<()> {
         self.total_in += samples.len() as u64;

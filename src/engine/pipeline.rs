@@ -173,6 +173,28 @@ impl FeaturePipeline {
         self.downmix.non_finite()
     }
 
+    /// Input frames (at the input rate) still to push before the next segment of any scale
+    /// can complete: through the resampler's chunking and the mel framing. It never exceeds
+    /// the exact number (it may fall short by up to one resampler chunk, 1024 frames), so
+    /// the live engine can sleep until then without adding latency. 0 after [`Self::finish`].
+    pub fn input_frames_until_next_segment(&self) -> u64 {
+        if self.finished {
+            return 0;
+        }
+        let available = self.frames_base + (self.frames.len() / self.n_mels) as u64;
+        let needed = self
+            .cursors
+            .iter()
+            .zip(&self.models)
+            .map(|(c, m)| c.next_start + m.frames as u64)
+            .min()
+            .unwrap_or(available);
+        let samples = self
+            .mel
+            .samples_until_frames(needed.saturating_sub(available));
+        self.resampler.input_until_output(samples)
+    }
+
     /// Feeds interleaved samples; returns the number of segments completed.
     pub fn push(&mut self, interleaved: &[f32]) -> Result<usize> {
         if self.finished {
