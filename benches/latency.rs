@@ -18,6 +18,8 @@
 //! Options: `--seconds S` (real-time run length, default 20; 0 skips it), `--input FILE`
 //! (repeatable, concatenated and looped; default: the demo clip resampled to 48 kHz stereo),
 //! `--poll-ms MS` (the engine's poll interval; default `EngineConfig::default()`'s),
+//! `--wake poll|scheduled` (look every poll, or sleep until a segment is nearly due; default
+//! `EngineConfig::default()`'s),
 //! `--callback-calls N` (default 200000), `--rt` (time those callbacks at real-time priority,
 //! SCHED_FIFO via `chrt`, as an audio thread runs), `--flops`, `--out FILE` (results as
 //! `key=value` lines, for `cargo xtask bench`). Prints the same lines either way.
@@ -31,9 +33,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use mstag::capture::{capture_callback, CaptureSample};
-use mstag::engine::{Engine, EngineConfig, FeaturePipeline, PipelineConfig, Scores, Tagger};
+use mstag::engine::{Engine, EngineConfig, FeaturePipeline, PipelineConfig, Scores, Wake};
 use mstag::model::{Device, ModelSet};
 use mstag::stream::ring;
 
@@ -56,8 +58,9 @@ struct Args {
     poll_ms: Option<f64>,
     /// Run the back-to-back callback timing at real-time priority (SCHED_FIFO 20, via chrt).
     rt: bool,
-    /// Replace the engine's fixed 1 ms poll by the prototype below (see `adaptive_engine`).
-    adaptive: bool,
+    /// The engine's wake-up strategy: `None` = `EngineConfig::default()`'s, `Some(false)` =
+    /// `Wake::Poll` (a look every `poll`), `Some(true)` = `Wake::Scheduled`.
+    scheduled: Option<bool>,
 }
 
 fn args() -> Args {
@@ -69,7 +72,7 @@ fn args() -> Args {
         out: None,
         poll_ms: None,
         rt: false,
-        adaptive: false,
+        scheduled: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -82,7 +85,13 @@ fn args() -> Args {
             }
             "--flops" => a.flops = true,
             "--rt" => a.rt = true,
-            "--adaptive" => a.adaptive = true,
+            "--wake" => {
+                a.scheduled = Some(match val("--wake").as_str() {
+                    "poll" => false,
+                    "scheduled" => true,
+                    other => panic!("--wake poll|scheduled, not {other}"),
+                })
+            }
             "--poll-ms" => a.poll_ms = Some(val("--poll-ms").parse().expect("--poll-ms MS")),
             "--out" => a.out = Some(PathBuf::from(val("--out"))),
             // `cargo bench` passes --bench (and filters); nothing else to do with them.
@@ -238,28 +247,28 @@ fn live_run(a: &Args, rep: &mut Report) {
         cfg.poll = Duration::from_secs_f64(ms / 1e3);
     }
     rep.set("live.poll_ms", fmt(cfg.poll.as_secs_f64() * 1e3));
-    let (updates, engine): (Receiver<Scores>, Running) = if a.adaptive {
-        rep.set(
-            "live.engine",
-            "prototype: sleeps until the next segment is due",
-        );
-        let (tx, rx) = crossbeam_channel::bounded(4096);
-        let cum = cum.clone();
-        let h = std::thread::Builder::new()
-            .name("proto-inference".into())
-            .spawn(move || adaptive_engine(models, cons, rate, &cum, tx))
-            .expect("prototype thread");
-        (rx, Running::Prototype(h))
-    } else {
-        rep.set("live.engine", "Engine (EngineConfig::default())");
-        let engine = Engine::start(models, cons, rate, cfg).expect("engine");
-        (engine.updates().clone(), Running::Engine(engine))
-    };
-    let engine_tid = thread_named(if a.adaptive {
-        "proto-inference"
-    } else {
-        "mstag-inference"
-    });
+    match a.scheduled {
+        Some(false) => cfg.wake = Wake::Poll,
+        Some(true) if cfg.wake == Wake::Poll => {
+            cfg.wake = Wake::Scheduled {
+                early: Duration::from_millis(2),
+            }
+        }
+        _ => {}
+    }
+    rep.set(
+        "live.wake",
+        match cfg.wake {
+            Wake::Poll => "poll".to_string(),
+            Wake::Scheduled { early } => {
+                format!("scheduled (early {} ms)", fmt(early.as_secs_f64() * 1e3))
+            }
+        },
+    );
+    rep.set("live.engine", "Engine");
+    let engine = Engine::start(models, cons, rate, cfg).expect("engine");
+    let updates: Receiver<Scores> = engine.updates().clone();
+    let engine_tid = thread_named("mstag-inference");
     let audio = Arc::new(audio);
     let base = Instant::now() + Duration::from_millis(200);
     let producer = {
@@ -329,16 +338,8 @@ fn live_run(a: &Args, rep: &mut Report) {
     }
     let (pushed_at, took, late, dropped) = producer.join().expect("producer");
     drop(updates);
-    let (skipped, publish_latency) = match engine {
-        Running::Engine(e) => {
-            let s = e.join().expect("engine summary");
-            (s.skipped_updates, s.publish_latency_s)
-        }
-        Running::Prototype(h) => {
-            h.join().expect("prototype");
-            (0, Vec::new())
-        }
-    };
+    let summary = engine.join().expect("engine summary");
+    let (skipped, publish_latency) = (summary.skipped_updates, summary.publish_latency_s);
 
     // Per segment: the callback that delivered its last sample, and the first update with it.
     let mut lat = Vec::new();
@@ -413,80 +414,6 @@ fn live_run(a: &Args, rep: &mut Report) {
 
 fn summary_into(rep: &mut Report, key: &str, v: Vec<f64>, scale: f64, unit: &str) {
     summary(rep, key, v, scale, unit)
-}
-
-/// The engine under test.
-enum Running {
-    Engine(Engine),
-    Prototype(std::thread::JoinHandle<()>),
-}
-
-/// A prototype of the inference loop that, instead of polling the ring every millisecond,
-/// sleeps until shortly before the next segment can complete, then polls every millisecond.
-/// The long sleep is only taken right after a poll found new audio (so the last block is
-/// known to have arrived within the last millisecond, which fixes the phase of the device's
-/// callbacks); otherwise it polls.
-/// It does the same work per block as `Engine` (pop ≤ 1024 frames, `FeaturePipeline::push`,
-/// `Tagger::score` after a push that completed a segment, publish on a channel).
-///
-/// The frames still needed for the next segment come from `cum` (the segment schedule of the
-/// pre-pass); a real implementation would compute the same number from the pipeline's scale
-/// cursors, the mel hop and the resampler's chunk (all known), so this is what that would cost.
-fn adaptive_engine(
-    models: ModelSet,
-    mut ring: mstag::stream::RingConsumer,
-    rate: u32,
-    cum: &[u64],
-    tx: Sender<Scores>,
-) {
-    const EARLY: Duration = Duration::from_millis(2);
-    const POLL: Duration = Duration::from_millis(1);
-    let ModelSet {
-        manifest,
-        scales,
-        classifier,
-    } = models;
-    let ch = ring.channels();
-    let mut p = FeaturePipeline::new(&manifest, scales, rate, ch, PipelineConfig::default())
-        .expect("pipeline");
-    let mut tagger = Tagger::new(classifier);
-    let mut scores = Scores::default();
-    let mut buf = vec![0.0f32; 1024 * ch];
-    let mut consumed = 0usize;
-    // Whether the last sleep was a short poll, and whether the last pop followed one.
-    let mut polled = true;
-    let mut fresh = false;
-    loop {
-        let n = ring.pop_frames(&mut buf);
-        if n > 0 {
-            fresh = polled;
-            consumed += n / ch;
-            if p.push(&buf[..n]).expect("push") > 0
-                && tagger.score(&p.aggregates, &mut scores).expect("score")
-            {
-                scores.segments = p.segments();
-                scores.t = p.time_s();
-                let _ = tx.try_send(scores);
-            }
-            continue;
-        }
-        if !ring.producer_alive() && ring.occupied_samples() < ch {
-            break;
-        }
-        // Frames until the next segment completes, and how long they take to arrive.
-        let done = p.segments();
-        let next_block = cum.partition_point(|&c| c <= done);
-        let need = ((next_block + 1) * CALLBACK_FRAMES).saturating_sub(consumed);
-        let until = Duration::from_secs_f64(need as f64 / rate as f64);
-        if fresh && until > EARLY + POLL {
-            std::thread::sleep(until - EARLY);
-            polled = false;
-        } else {
-            std::thread::sleep(POLL);
-            polled = true;
-        }
-        fresh = false;
-    }
 }
 
 /// The id of this process's thread with that name (`/proc/self/task/*/comm`).

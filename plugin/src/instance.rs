@@ -6,7 +6,6 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use mstag::engine::{Delivery, Engine, EngineConfig, EngineHooks, Latest, Scores, View};
 use mstag::model::{runtime, Device, ModelSet};
@@ -83,11 +82,10 @@ impl Shared {
     pub fn new() -> Arc<Shared> {
         let tag_names: TagNames = Default::default();
         let params = Arc::new(MstagParams::new(&tag_names));
+        // Scheduled wake-ups: the thread sleeps until a segment is nearly due, and backs off
+        // to one look every 10 ms while the host sends nothing (transport stopped).
         let engine_config = EngineConfig {
             delivery: Delivery::Lossy,
-            // The thread sleeps this long when the ring is empty (e.g. while the host is
-            // stopped); a segment hop is tens of milliseconds, so this adds no visible delay.
-            poll: Duration::from_millis(5),
             ..EngineConfig::default()
         };
         let shared = Arc::new(Shared {

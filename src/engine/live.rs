@@ -24,12 +24,33 @@ pub enum Delivery {
     Lossless,
 }
 
+/// How the inference thread waits for audio while its ring is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Look at the ring every [`EngineConfig::poll`].
+    Poll,
+    /// Sleep until `early` before the input that completes the next segment can have
+    /// arrived, then look every [`EngineConfig::poll`]. The frames still needed come from
+    /// the pipeline ([`FeaturePipeline::input_frames_until_next_segment`]), rounded up to
+    /// whole callbacks of the size last seen. The latency of polling every `poll` for a
+    /// fraction of the wake-ups (BENCHMARKS.md). After [`IDLE_AFTER`] without input (a
+    /// stopped host, a paused file) the looks back off to one every [`IDLE_POLL_MAX`].
+    Scheduled { early: Duration },
+}
+
+/// Without input for this long, a [`Wake::Scheduled`] engine backs off its polling.
+pub const IDLE_AFTER: Duration = Duration::from_millis(100);
+/// The longest sleep between looks at an idle ring, and the longest scheduled sleep.
+pub const IDLE_POLL_MAX: Duration = Duration::from_millis(10);
+const SCHEDULED_SLEEP_MAX: Duration = Duration::from_millis(250);
+
 #[derive(Debug, Clone, Copy)]
 pub struct EngineConfig {
     pub pipeline: PipelineConfig,
     pub delivery: Delivery,
-    /// Sleep between polls of an empty ring.
+    /// Sleep between looks at an empty ring (see [`Wake`]).
     pub poll: Duration,
+    pub wake: Wake,
     /// Samples popped from the ring per pipeline push.
     pub block_frames: usize,
 }
@@ -39,8 +60,12 @@ impl Default for EngineConfig {
         EngineConfig {
             pipeline: PipelineConfig::default(),
             delivery: Delivery::Lossy,
-            // 2 ms: half the wake-ups of 1 ms for ~1 ms more latency (BENCHMARKS.md, poll sweep).
-            poll: Duration::from_millis(2),
+            // Scheduled wake-ups with a 1 ms poll near a segment's end: the latency of 1 ms
+            // polling at about a fifth of the CPU of 2 ms polling (BENCHMARKS.md).
+            poll: Duration::from_millis(1),
+            wake: Wake::Scheduled {
+                early: Duration::from_millis(2),
+            },
             block_frames: 1024,
         }
     }
@@ -186,6 +211,13 @@ impl Engine {
         })
     }
 
+    /// Cuts a sleep of the inference thread short (it has a request to look at).
+    fn wake(&self) {
+        if let Some(t) = self.thread.as_ref() {
+            t.thread().unpark();
+        }
+    }
+
     /// Every published update, in order (lossy or lossless per [`Delivery`]).
     pub fn updates(&self) -> &Receiver<Scores> {
         &self.updates
@@ -203,6 +235,7 @@ impl Engine {
     /// Asks the thread to forget the session (all three views) at its next block.
     pub fn reset_session(&self) {
         self.reset.store(true, Ordering::Release);
+        self.wake();
     }
 
     /// Switches the engine to input at `rate` Hz (a plugin host changed its sample rate)
@@ -215,6 +248,7 @@ impl Engine {
         self.control
             .send(Control::SetInputRate(rate, tx))
             .map_err(|_| Error::EngineStopped("the inference thread has ended".into()))?;
+        self.wake();
         match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(Error::InvalidSetting {
@@ -236,6 +270,7 @@ impl Engine {
         self.control
             .send(Control::ReplaceInput(ring, rate, tx))
             .map_err(|_| Error::EngineStopped("the inference thread has ended".into()))?;
+        self.wake();
         match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(Error::InvalidSetting {
@@ -257,11 +292,13 @@ impl Engine {
     /// [`Engine::join`]). The last published scores stay the final ones.
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);
+        self.wake();
     }
 
     /// Stops the thread (it finishes what is in the ring first only if the producer is gone).
     pub fn stop(mut self) -> Result<EngineSummary> {
         self.stop.store(true, Ordering::Release);
+        self.wake();
         self.join_inner()
     }
 
@@ -283,6 +320,7 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        self.wake();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -317,6 +355,7 @@ impl Worker {
         let mut skipped = 0u64;
         let mut latency = Vec::with_capacity(1 << 16);
         let mut published_any = false;
+        let mut waits = WaitPlan::new(self.cfg);
         loop {
             if self.reset.swap(false, Ordering::AcqRel) {
                 self.pipeline.reset_aggregates();
@@ -348,6 +387,7 @@ impl Worker {
                         self.dropped_before += self.ring.stats().dropped_frames();
                         self.ring = ring;
                         buf.resize(self.cfg.block_frames.max(64) * self.ring.channels(), 0.0);
+                        waits = WaitPlan::new(self.cfg);
                     }
                     Ok(made)
                 });
@@ -374,6 +414,7 @@ impl Worker {
             let n = self.ring.pop_frames(&mut buf);
             if n > 0 {
                 let popped = Instant::now();
+                waits.popped((n / ch) as u64);
                 if let Some(tap) = self.tap.as_mut() {
                     tap(&buf[..n]);
                 }
@@ -406,7 +447,8 @@ impl Worker {
                 }
                 break;
             }
-            std::thread::sleep(self.cfg.poll);
+            let sleep = waits.next_sleep(frames_to_next_segment(&self.pipeline));
+            std::thread::park_timeout(sleep);
         }
         let final_scores = (scores.seq > 0).then_some(scores);
         Ok(EngineSummary {
@@ -443,5 +485,138 @@ impl Worker {
             Delivery::Lossless => self.tx.send(*scores).is_ok(),
             Delivery::Lossy => !matches!(self.tx.try_send(*scores), Err(TrySendError::Full(_))),
         }
+    }
+}
+
+/// What a [`Wake::Scheduled`] engine needs to know about its input: the frames still to come
+/// before the next segment, and the input rate.
+fn frames_to_next_segment(pipeline: &FeaturePipeline) -> (u64, u32) {
+    (
+        pipeline.input_frames_until_next_segment(),
+        pipeline.input_rate(),
+    )
+}
+
+/// Decides how long the inference thread sleeps when its ring is empty ([`Wake`]).
+///
+/// A long sleep is only planned right after a short look found input: the input then ended
+/// less than one poll ago, which fixes the phase of the producer's callbacks, so "frames
+/// still needed / rate" is a time from now. The callback size is the smallest batch of
+/// frames found by such looks among the last eight. Input need not arrive in real time (a
+/// file played faster, a host rendering offline), so the time is divided by the measured
+/// speed of the input; until that is known (the first quarter second, or after a sleep
+/// found far more input than planned) there are no long sleeps.
+struct WaitPlan {
+    cfg: EngineConfig,
+    /// Frames popped since the ring was last found empty.
+    batch: u64,
+    /// Whether the last sleep was a short look (so a batch found after it is fresh).
+    looked: bool,
+    /// Whether the current batch began right after a short look.
+    fresh: bool,
+    /// Recent fresh batch sizes (0: none yet).
+    batches: [u64; 8],
+    next_batch: usize,
+    /// When the ring was last found empty after input, and the current idle back-off.
+    empty_since: Option<Instant>,
+    idle_poll: Duration,
+    /// Frames popped since `speed_from`: how fast input arrives.
+    speed_from: Option<Instant>,
+    speed_frames: u64,
+    /// Input speed in times real time (at least 1), once measured.
+    speed: Option<f64>,
+    /// Frames the last long sleep waited for.
+    planned: u64,
+}
+
+/// Input speed is measured over windows of this length.
+const SPEED_WINDOW: Duration = Duration::from_millis(250);
+
+impl WaitPlan {
+    fn new(cfg: EngineConfig) -> Self {
+        WaitPlan {
+            cfg,
+            batch: 0,
+            looked: true,
+            fresh: false,
+            batches: [0; 8],
+            next_batch: 0,
+            empty_since: None,
+            idle_poll: cfg.poll,
+            speed_from: None,
+            speed_frames: 0,
+            speed: None,
+            planned: 0,
+        }
+    }
+
+    /// `frames` were popped from the ring.
+    fn popped(&mut self, frames: u64) {
+        if self.batch == 0 {
+            self.fresh = self.looked;
+        }
+        self.batch += frames;
+        self.speed_frames += frames;
+        self.speed_from.get_or_insert_with(Instant::now);
+        self.empty_since = None;
+        self.idle_poll = self.cfg.poll;
+    }
+
+    /// The callback size: the smallest recent fresh batch.
+    fn callback_frames(&self) -> Option<u64> {
+        self.batches.iter().copied().filter(|&b| b > 0).min()
+    }
+
+    /// The ring is empty: how long to sleep. `(frames, rate)`: input frames still needed for
+    /// the next segment and the input rate.
+    fn next_sleep(&mut self, (need, rate): (u64, u32)) -> Duration {
+        let poll = self.cfg.poll;
+        let Wake::Scheduled { early } = self.cfg.wake else {
+            return poll;
+        };
+        let now = Instant::now();
+        let batch = std::mem::take(&mut self.batch);
+        let fresh = std::mem::take(&mut self.fresh) && batch > 0;
+        if batch == 0 {
+            // Nothing new since the last look: back off once idle for a while.
+            let since = *self.empty_since.get_or_insert(now);
+            if now - since >= IDLE_AFTER {
+                self.idle_poll = (self.idle_poll * 2).min(IDLE_POLL_MAX.max(poll));
+            }
+            self.looked = true;
+            return self.idle_poll;
+        }
+        self.empty_since = Some(now);
+        if let Some(from) = self.speed_from {
+            let span = now - from;
+            if span >= SPEED_WINDOW {
+                let real_time = span.as_secs_f64() * rate.max(1) as f64;
+                self.speed = Some((self.speed_frames as f64 / real_time).max(1.0));
+                self.speed_from = Some(now);
+                self.speed_frames = 0;
+            }
+        }
+        if fresh {
+            self.batches[self.next_batch] = batch;
+            self.next_batch = (self.next_batch + 1) % self.batches.len();
+        }
+        let cb = self.callback_frames().unwrap_or(1);
+        if !self.looked && batch > 2 * self.planned + 2 * cb {
+            // Far more input than the sleep planned for: it comes faster than measured.
+            self.speed = None;
+            self.speed_from = Some(now);
+            self.speed_frames = 0;
+        }
+        if let (true, Some(speed)) = (fresh, self.speed) {
+            let frames = need.div_ceil(cb) * cb;
+            let until = Duration::from_secs_f64(frames as f64 / (rate.max(1) as f64 * speed));
+            if need > 0 && until > early + poll {
+                self.looked = false;
+                self.planned = frames;
+                return (until - early).min(SCHEDULED_SLEEP_MAX);
+            }
+        }
+        self.looked = true;
+        poll
     }
 }
