@@ -9,9 +9,6 @@
 //!   final song-level tag scores of real music; the differences are printed.
 //! * `option_cnn/*`: each scale's CNN at batch 1, 8 and 32 (time per segment): what batching
 //!   segments would save in offline tagging, which runs batch 1 today.
-//! * `option_capture/i16_stereo_512_*`: the i16 device callback as today (`push_converted`,
-//!   one element at a time) and converting through a stack buffer in chunks and pushing
-//!   slices (same public API).
 
 mod common;
 
@@ -25,11 +22,9 @@ use rubato::{
     SincInterpolationType, WindowFunction,
 };
 
-use mstag::capture::capture_callback;
 use mstag::dsp::MelFrontEnd;
 use mstag::engine::{FeaturePipeline, PipelineConfig, Scores, Tagger, View};
 use mstag::model::{Device, Manifest, ModelSet};
-use mstag::stream::{ring, RingProducer};
 
 use common::{as_device, demo, manifest_path};
 
@@ -310,69 +305,6 @@ fn resamplers(c: &mut Criterion) {
     g.finish();
 }
 
-/// i16 callback body converting through a stack buffer and pushing whole slices.
-#[inline]
-fn callback_i16_chunked(p: &mut RingProducer, data: &[i16]) -> usize {
-    let ch = p.channels();
-    let mut buf = [0.0f32; 1024];
-    let per = buf.len() / ch * ch;
-    let mut pushed = 0;
-    for chunk in data.chunks(per) {
-        let dst = &mut buf[..chunk.len()];
-        for (d, &s) in dst.iter_mut().zip(chunk) {
-            *d = s as f32 * (1.0 / 32_768.0);
-        }
-        pushed += p.push_interleaved(dst);
-    }
-    pushed
-}
-
-fn time_i16(data: &[i16], iters: u64, chunked: bool) -> Duration {
-    let (mut prod, mut cons) = ring(2, 512 * 64);
-    let mut sink = vec![0.0f32; 512 * 64 * 2];
-    let mut total = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(64);
-        let t = Instant::now();
-        for _ in 0..n {
-            if chunked {
-                black_box(callback_i16_chunked(&mut prod, black_box(data)));
-            } else {
-                black_box(capture_callback(&mut prod, black_box(data)));
-            }
-        }
-        total += t.elapsed();
-        cons.pop_frames(&mut sink);
-        left -= n;
-    }
-    total
-}
-
-fn capture(c: &mut Criterion) {
-    let dev = as_device(&demo(), 48_000, 2);
-    let i16s: Vec<i16> = dev.samples[96_000..96_000 + 1024]
-        .iter()
-        .map(|&s| (s * 32_767.0) as i16)
-        .collect();
-    // Same samples either way.
-    let (mut a, mut ca) = ring(2, 1024);
-    let (mut b, mut cb) = ring(2, 1024);
-    capture_callback(&mut a, &i16s);
-    callback_i16_chunked(&mut b, &i16s);
-    let (mut xa, mut xb) = (vec![0.0f32; 2048], vec![0.0f32; 2048]);
-    assert_eq!(ca.pop_frames(&mut xa), cb.pop_frames(&mut xb));
-    assert_eq!(xa, xb);
-    let mut g = c.benchmark_group("option_capture");
-    g.bench_function("i16_stereo_512_today", |bch| {
-        bch.iter_custom(|n| time_i16(&i16s, n, false))
-    });
-    g.bench_function("i16_stereo_512_chunked", |bch| {
-        bch.iter_custom(|n| time_i16(&i16s, n, true))
-    });
-    g.finish();
-}
-
 /// Offline tagging runs each scale's CNN one segment at a time; the same segments in batches
 /// (time per segment).
 fn cnn_batches(c: &mut Criterion) {
@@ -415,6 +347,6 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50);
-    targets = resamplers, capture, cnn_batches
+    targets = resamplers, cnn_batches
 }
 criterion_main!(benches);

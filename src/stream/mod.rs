@@ -91,13 +91,27 @@ impl RingProducer {
         self.account(frames, fit)
     }
 
-    /// Pushes interleaved samples of any type, converted one by one (for i16/i32 devices,
-    /// without a scratch buffer). Real-time safe.
+    /// Pushes interleaved samples of any type (for i16/i32 devices), converted through a
+    /// 4 KiB buffer on the stack and copied into the ring a slice at a time (a fifth of the
+    /// time of pushing them one by one: BENCHMARKS.md). Real-time safe.
     #[inline]
     pub fn push_converted<T: Copy>(&mut self, samples: &[T], convert: impl Fn(T) -> f32) -> usize {
+        const SCRATCH: usize = 1024;
         let frames = samples.len() / self.channels;
         let fit = frames.min(self.vacant_frames());
-        if fit > 0 {
+        let per = SCRATCH / self.channels * self.channels;
+        if fit > 0 && per > 0 {
+            let mut scratch = [0.0f32; SCRATCH];
+            for chunk in samples[..fit * self.channels].chunks(per) {
+                let dst = &mut scratch[..chunk.len()];
+                for (d, &s) in dst.iter_mut().zip(chunk) {
+                    *d = convert(s);
+                }
+                // Cannot fall short: `fit` frames were vacant and only this thread pushes.
+                self.prod.push_slice(dst);
+            }
+        } else if fit > 0 {
+            // More than 1024 channels: one sample at a time.
             self.prod
                 .push_iter(samples[..fit * self.channels].iter().map(|&s| convert(s)));
         }
@@ -168,5 +182,32 @@ mod tests {
         assert_eq!(n, 2);
         assert!((out[0] - 0.99997).abs() < 1e-4 && out[1] == -1.0);
         assert_eq!(c.stats().pushed_frames(), 5);
+    }
+
+    #[test]
+    fn converted_pushes_cross_the_scratch_buffer_in_order_and_drop_what_does_not_fit() {
+        // 3 channels (1024 is not a multiple of 3), 1500 frames offered, 1200 fit.
+        let (mut p, mut c) = ring(3, 1200);
+        let data: Vec<i16> = (0..4500)
+            .map(|i| (i * 7 % 65_536 - 32_768) as i16)
+            .collect();
+        assert_eq!(p.push_converted(&data, |s| s as f32), 1200);
+        assert_eq!(p.stats().dropped_frames(), 300);
+        let mut out = vec![0.0f32; 4500];
+        let n = c.pop_frames(&mut out);
+        assert_eq!(n, 3600);
+        let want: Vec<f32> = data[..3600].iter().map(|&s| s as f32).collect();
+        assert_eq!(&out[..n], &want[..]);
+    }
+
+    #[test]
+    fn converted_pushes_work_past_the_scratch_buffer_width() {
+        // More channels than the 1024-sample scratch buffer holds: one sample at a time.
+        let (mut p, mut c) = ring(1500, 2);
+        let data: Vec<i32> = (0..3000).collect();
+        assert_eq!(p.push_converted(&data, |s| s as f32), 2);
+        let mut out = vec![0.0f32; 3000];
+        assert_eq!(c.pop_frames(&mut out), 3000);
+        assert!(out.iter().enumerate().all(|(i, &v)| v == i as f32));
     }
 }
