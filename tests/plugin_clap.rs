@@ -11,7 +11,9 @@
 //! the same order: going up to 48 kHz and back down through two band-limiting resamplers moves
 //! scores by up to about 0.09.)
 
-use std::ffi::CString;
+#[path = "../plugin/examples/clap_host/mod.rs"]
+mod clap_host;
+
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -238,53 +240,22 @@ const RATE: u32 = 48_000;
 /// and checks the output against the input bit for bit.
 fn play(processor: &mut StartedPluginAudioProcessor<()>, audio: &[f32], block: usize) {
     let started = Instant::now();
-    let mut in_l = vec![0.0f32; block];
-    let mut in_r = vec![0.0f32; block];
-    let mut out_l = vec![0.0f32; block];
-    let mut out_r = vec![0.0f32; block];
-    let mut input_ports = AudioPorts::with_capacity(2, 1);
-    let mut output_ports = AudioPorts::with_capacity(2, 1);
-    let events = EventBuffer::new();
-    let mut out_events = EventBuffer::new();
+    let mut player = clap_host::Player::new(block);
+    let mut right = vec![0.0f32; block];
     let mut pos = 0;
     while pos < audio.len() {
         let n = block.min(audio.len() - pos);
-        in_l[..n].copy_from_slice(&audio[pos..pos + n]);
-        for (o, &x) in in_r[..n].iter_mut().zip(&audio[pos..pos + n]) {
+        let left = &audio[pos..pos + n];
+        for (o, &x) in right[..n].iter_mut().zip(left) {
             *o = right_of(x);
         }
-        out_l[..n].fill(f32::NAN);
-        out_r[..n].fill(f32::NAN);
-        let inputs = input_ports.with_input_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_input_only(
-                [&mut in_l[..n], &mut in_r[..n]]
-                    .into_iter()
-                    .map(InputChannel::variable),
-            ),
-        }]);
-        let mut outputs = output_ports.with_output_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only(
-                [&mut out_l[..n], &mut out_r[..n]].into_iter(),
-            ),
-        }]);
-        processor
-            .process(
-                &inputs,
-                &mut outputs,
-                &InputEvents::from_buffer(&events),
-                &mut OutputEvents::from_buffer(&mut out_events),
-                Some(pos as u64),
-                None,
-            )
+        player
+            .process(processor, left, &right[..n], pos as u64)
             .expect("process");
-        for (o, i) in [(&out_l, &in_l), (&out_r, &in_r)] {
+        let (out_l, out_r) = player.output(n);
+        for (o, i) in [(out_l, left), (out_r, &right[..n])] {
             assert!(
-                o[..n]
-                    .iter()
-                    .zip(&i[..n])
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                o.iter().zip(i).all(|(a, b)| a.to_bits() == b.to_bits()),
                 "output differs from input at frame {pos} (block {block})"
             );
         }
@@ -331,19 +302,9 @@ fn clap_plugin_passes_audio_bit_exact_and_tags_the_demo_over_osc() {
     let offline = offline_tags(&wav);
     let osc = OscReceiver::start();
 
-    // SAFETY: loading a plugin runs its code; this is our own plugin.
-    let entry = unsafe { PluginEntry::load(&clap) }.expect("the bundle loads");
-    let factory = entry.get_plugin_factory().expect("plugin factory");
-    let descriptor = factory
-        .plugin_descriptors()
-        .find(|d| {
-            d.id()
-                .is_some_and(|id| id.to_bytes() == b"org.mstag.analyzer")
-        })
-        .expect("the mstag plugin is in the bundle");
-    assert_eq!(descriptor.name().unwrap().to_bytes(), b"mstag");
-    let id = CString::from(descriptor.id().unwrap());
-    let host = HostInfo::new("mstag-test", "mstag", "https://example.invalid", "1.0").unwrap();
+    let (entry, id, name) = clap_host::load(&clap).expect("the bundle loads");
+    assert_eq!(name, "mstag");
+    let host = clap_host::host_info("mstag-test");
     let mut instance = PluginInstance::<()>::new(|_| (), |_| (), &entry, &id, &host).unwrap();
 
     // A second instance next to the first: instances are independent.

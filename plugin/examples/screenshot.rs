@@ -6,7 +6,8 @@
 //! screenshot PATH/TO/mstag.clap PATH/TO/demo.wav OUT.png
 //! ```
 
-use std::ffi::CString;
+mod clap_host;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -82,41 +83,15 @@ fn play(
 ) -> StoppedPluginAudioProcessor<Shot> {
     const BLOCK: usize = 512;
     let started = Instant::now();
-    let (mut l, mut r) = (vec![0.0f32; BLOCK], vec![0.0f32; BLOCK]);
-    let (mut ol, mut or) = (vec![0.0f32; BLOCK], vec![0.0f32; BLOCK]);
-    let mut inp = AudioPorts::with_capacity(2, 1);
-    let mut outp = AudioPorts::with_capacity(2, 1);
-    let events = EventBuffer::new();
-    let mut out_events = EventBuffer::new();
+    let mut player = clap_host::Player::new(BLOCK);
     let end = audio.len().min((PLAY_S * RATE as f64) as usize);
     let mut pos = 0;
     while pos < end {
         let n = BLOCK.min(end - pos);
-        l[..n].copy_from_slice(&audio[pos..pos + n]);
-        r[..n].copy_from_slice(&audio[pos..pos + n]);
-        let inputs = inp.with_input_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_input_only(
-                [&mut l[..n], &mut r[..n]]
-                    .into_iter()
-                    .map(InputChannel::variable),
-            ),
-        }]);
-        let mut outputs = outp.with_output_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only(
-                [&mut ol[..n], &mut or[..n]].into_iter(),
-            ),
-        }]);
-        p.process(
-            &inputs,
-            &mut outputs,
-            &InputEvents::from_buffer(&events),
-            &mut OutputEvents::from_buffer(&mut out_events),
-            Some(pos as u64),
-            None,
-        )
-        .expect("process");
+        let block = &audio[pos..pos + n];
+        player
+            .process(&mut p, block, block, pos as u64)
+            .expect("process");
         pos += n;
         let ahead = pos as f64 / RATE as f64 / SPEED - started.elapsed().as_secs_f64();
         if ahead > 0.0 {
@@ -146,22 +121,8 @@ fn main() {
     };
     let audio = demo(clip);
 
-    // SAFETY: loading our own plugin.
-    let entry = unsafe { PluginEntry::load(clap) }.expect("the plugin loads");
-    let factory = entry.get_plugin_factory().expect("plugin factory");
-    let id = CString::from(
-        factory
-            .plugin_descriptors()
-            .find_map(|d| d.id().filter(|id| id.to_bytes() == b"org.mstag.analyzer"))
-            .expect("mstag in the bundle"),
-    );
-    let host = HostInfo::new(
-        "mstag-screenshot",
-        "mstag",
-        "https://example.invalid",
-        "1.0",
-    )
-    .unwrap();
+    let (entry, id, _) = clap_host::load(clap).unwrap_or_else(|e| panic!("{e}"));
+    let host = clap_host::host_info("mstag-screenshot");
     let mut instance = PluginInstance::<Shot>::new(
         |_| Shared {
             callback: AtomicBool::new(false),

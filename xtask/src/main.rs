@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask <setup|demo|test|train|bench>`.
+//! Project tasks: `cargo xtask <setup|demo|test|train|bundle|screenshot|bench>`.
 //!
 //! * `setup`  fetches ONNX Runtime's shared library from its PyPI wheel (no other download
 //!   source is reachable or needed) into `.ort/lib/`.
@@ -9,6 +9,8 @@
 //!   target/bundled/mstag.vst3, each with the models and ONNX Runtime.
 //! * `screenshot` the plugin's editor under Xvfb, demo clip playing:
 //!   target/screenshot/mstag-editor.png.
+//! * `bench`  every benchmark (stages, offline and live runs, latency, the plugin in a host,
+//!   the musicnn peer, the floor) and the generated part of BENCHMARKS.md.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -401,7 +403,7 @@ fn main() -> Result<()> {
         Some("bundle") => bundle().map(|_| ()),
         Some("screenshot") => screenshot(),
         _ => {
-            eprintln!("usage: cargo xtask <setup [--gpu] | demo | test [cargo test args] | train | bundle | screenshot>");
+            eprintln!("usage: cargo xtask <setup [--gpu] | demo | test [cargo test args] | train | bundle | screenshot | bench [--quick ...]>");
             std::process::exit(2)
         }
     }
@@ -740,6 +742,43 @@ fn bench_to_48k(set: &AudioSet, dir: &Path, venv_python: &Path) -> Option<AudioS
         seconds,
         format: "48 kHz stereo 16-bit WAV (converted with sox)".into(),
     })
+}
+
+/// The plugin in a host: bundles mstag.clap, builds the headless CLAP host
+/// (`plugin/examples/host.rs`) and plays `clip` through the plugin at 1x for `seconds` under
+/// `peer_bench.py measure`. The host's own report (RSS before and after loading the plugin,
+/// `process()` durations) is merged in under `host.`.
+fn bench_plugin_host(dir: &Path, clip: &Path, seconds: f64) -> Result<Kv> {
+    let bundled = bundle()?;
+    run(cargo()
+        .args(["build", "--release", "--manifest-path"])
+        .arg(root().join("plugin").join("Cargo.toml"))
+        .args(["--example", "host", "--target-dir"])
+        .arg(target_dir()))?;
+    let host = target_dir().join("release").join("examples").join("host");
+    let out = dir.join("plugin-host-report.txt");
+    let cmd: Vec<String> = [
+        host.as_os_str(),
+        bundled.join("mstag.clap").as_os_str(),
+        clip.as_os_str(),
+        "--seconds".as_ref(),
+        seconds.to_string().as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]
+    .iter()
+    .map(|a| a.to_string_lossy().into_owned())
+    .collect();
+    let mut kv = bench_measure(
+        &dir.join("plugin-host.txt"),
+        Some((5.0, seconds)),
+        Some(&dir.join("plugin-host.out")),
+        &cmd,
+    )?;
+    for (k, v) in bench_read_kv(&out)? {
+        kv.insert(format!("host.{k}"), v);
+    }
+    Ok(kv)
 }
 
 /// Runs `cmd` under `peer_bench.py measure` and returns its key=value report.
@@ -1140,6 +1179,11 @@ fn bench(args: &[String]) -> Result<()> {
         live_runs.push((what.clone(), kv));
     }
 
+    // The plugin in a host: RSS and CPU at 1x, and how long each process() call takes.
+    let plugin_host = bench_plugin_host(&dir, &demo, o.live_s)
+        .map_err(|e| format!("{e:#}"))
+        .inspect_err(|e| eprintln!("xtask bench: the plugin in a host was not measured: {e}"));
+
     // Latency and audio callbacks (real-time harness), FLOPs.
     let lat_out = dir.join("latency.txt");
     let mut lat_cmd = cargo();
@@ -1170,42 +1214,29 @@ fn bench(args: &[String]) -> Result<()> {
         .arg(&rt_out))
     .and_then(|_| bench_read_kv(&rt_out))
     .unwrap_or_default();
-    // Longer poll intervals of the engine: CPU against latency.
-    let mut sweep: Vec<(f64, Kv)> = Vec::new();
+    // The engine's wake-up strategies: fixed polling at several intervals against the
+    // default (scheduled) run above: CPU against latency.
+    let mut sweep: Vec<(String, Kv)> = Vec::new();
     if o.sweep_s > 0.0 {
-        // 0 stands for the prototype that sleeps until the next segment is due.
-        let default_poll = bench_f(&lat, "live.poll_ms");
-        for poll in [1.0, 2.0, 5.0, 0.0] {
-            if poll == default_poll {
-                continue; // that is the main run
-            }
-            let out = dir.join(if poll > 0.0 {
-                format!("latency-poll{poll}.txt")
-            } else {
-                "latency-adaptive.txt".into()
-            });
+        for poll in [1.0, 2.0, 5.0] {
+            let out = dir.join(format!("latency-poll{poll}.txt"));
             let mut c = cargo();
-            c.args([
-                "bench",
-                "--bench",
-                "latency",
-                "--",
-                "--seconds",
-                &o.sweep_s.to_string(),
-            ]);
-            c.args(["--callback-calls", "0", "--out"]).arg(&out);
-            if poll > 0.0 {
-                c.args(["--poll-ms", &poll.to_string()]);
-            } else {
-                c.arg("--adaptive");
-            }
+            c.args(["bench", "--bench", "latency", "--", "--seconds"])
+                .arg(o.sweep_s.to_string())
+                .args(["--callback-calls", "0", "--wake", "poll", "--poll-ms"])
+                .arg(poll.to_string())
+                .arg("--out")
+                .arg(&out);
             if let Some(b) = &set_b {
                 for f in &b.files {
                     c.arg("--input").arg(f);
                 }
             }
             run(&mut c)?;
-            sweep.push((poll, bench_read_kv(&out)?));
+            sweep.push((
+                format!("a look every {poll} ms (`Wake::Poll`)"),
+                bench_read_kv(&out)?,
+            ));
         }
     }
 
@@ -1343,10 +1374,21 @@ fn bench(args: &[String]) -> Result<()> {
         "| mstag-live RSS < 150 MB | {demo_rss:.1} MB (demo clip) | {} |",
         bench_met(demo_rss < 150.0)
     );
-    let _ = writeln!(
-        w,
-        "| plugin RSS | not measured yet (no host harness for the plugin in this benchmark) | – |"
-    );
+    match &plugin_host {
+        Ok(kv) => {
+            let peak = live_rss(kv);
+            let host_alone = bench_f(kv, "host.rss.host_kb") / 1024.0;
+            let _ = writeln!(
+                w,
+                "| plugin RSS in a host (no bar; mstag-live's is 150 MB) | {peak:.1} MB peak for a headless CLAP host playing the demo clip through mstag at 1x (48 kHz stereo, 512-frame blocks); the host alone {host_alone:.1} MB, so the plugin's share is {:.1} MB | {} |",
+                peak - host_alone,
+                bench_met(peak < 150.0)
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(w, "| plugin RSS in a host | not measured: {e} | – |");
+        }
+    }
     let _ = writeln!(w, "| GPU | not measured (no GPU lent to this task) | – |\n");
 
     // Offline table.
@@ -1475,6 +1517,29 @@ fn bench(args: &[String]) -> Result<()> {
             live_rss(kv)
         );
     }
+    if let Ok(kv) = &plugin_host {
+        let _ = writeln!(
+            w,
+            "| the plugin in a headless CLAP host (`plugin/examples/host.rs`), demo clip at 48 kHz stereo in 512-frame blocks | {:.2} | {:.3} | {:.2}% | {:.2}% | {:.2}% / – / {:.2}% (host thread, process() included) | {:.1} MB |",
+            bench_f(kv, "wall_s"),
+            bench_f(kv, "cpu_s"),
+            100.0 * bench_f(kv, "cpu_s") / bench_f(kv, "wall_s"),
+            live_pct(kv),
+            bench_f(kv, "steady_thread.mstag-inference_pct"),
+            bench_f(kv, "steady_thread.host_pct"),
+            live_rss(kv)
+        );
+        let _ = writeln!(
+            w,
+            "\nThe plugin's `process()` in that host ({} calls): median {} µs, p99 {} µs, p99.9 {} µs, p99.99 {} µs, max {} µs (a stereo copy-through plus the mono mix into the ring).",
+            kv.get("host.process.calls").map_or("?", |s| s.as_str()),
+            kv.get("host.process.median_us").map_or("?", |s| s.as_str()),
+            kv.get("host.process.p99_us").map_or("?", |s| s.as_str()),
+            kv.get("host.process.p99.9_us").map_or("?", |s| s.as_str()),
+            kv.get("host.process.p99.99_us").map_or("?", |s| s.as_str()),
+            kv.get("host.process.max_us").map_or("?", |s| s.as_str()),
+        );
+    }
     let _ = writeln!(
         w,
         "\nThe inference thread alone in the latency harness below (48 kHz stereo, engine defaults): {}% of one core.",
@@ -1563,43 +1628,28 @@ fn bench(args: &[String]) -> Result<()> {
         }
     }
     if !sweep.is_empty() {
-        let _ = writeln!(w, "\nThe engine's poll interval (`EngineConfig::poll`, {} ms by default) against the inference thread's CPU and the latency (same harness, {} s each):\n", bench_f(&lat, "live.poll_ms"), o.sweep_s);
-        let _ = writeln!(w, "| poll | inference thread CPU % | latency median ms | p99 ms | max ms | waiting for a CPU % | updates > 20 ms (while the producer also stalled) |\n|---|---|---|---|---|---|---|");
-        let row = |poll: &str, kv: &Kv| {
+        let _ = writeln!(w, "\nHow the inference thread waits for audio (`EngineConfig::wake`; the default sleeps until ~2 ms before the next segment can complete, then looks every {} ms) against its CPU and the latency (same harness; the sweep runs {} s each):\n", bench_f(&lat, "live.poll_ms"), o.sweep_s);
+        let _ = writeln!(w, "| wake-up | inference thread CPU % | latency median ms | p99 ms | max ms | waiting for a CPU % | updates > 20 ms (while the producer also stalled) |\n|---|---|---|---|---|---|---|");
+        let row = |label: &str, kv: &Kv| {
+            let k = |key: &str| kv.get(key).map_or("?", |s| s.as_str()).to_string();
             format!(
-                "| {poll} ms | {} | {} | {} | {} | {} | {} ({}) |",
-                kv.get("live.inference_thread_cpu_pct")
-                    .map_or("?", |s| s.as_str()),
-                kv.get("latency_push_to_update.median_ms")
-                    .map_or("?", |s| s.as_str()),
-                kv.get("latency_push_to_update.p99_ms")
-                    .map_or("?", |s| s.as_str()),
-                kv.get("latency_push_to_update.max_ms")
-                    .map_or("?", |s| s.as_str()),
-                kv.get("live.inference_thread_runqueue_wait_pct")
-                    .map_or("?", |s| s.as_str()),
-                kv.get("live.latency_outliers_over_20ms")
-                    .map_or("?", |s| s.as_str()),
-                kv.get("live.latency_outliers_while_producer_stalled")
-                    .map_or("?", |s| s.as_str())
+                "| {label} | {} | {} | {} | {} | {} | {} ({}) |",
+                k("live.inference_thread_cpu_pct"),
+                k("latency_push_to_update.median_ms"),
+                k("latency_push_to_update.p99_ms"),
+                k("latency_push_to_update.max_ms"),
+                k("live.inference_thread_runqueue_wait_pct"),
+                k("live.latency_outliers_over_20ms"),
+                k("live.latency_outliers_while_producer_stalled"),
             )
         };
-        let _ = writeln!(
-            w,
-            "{}",
-            row(
-                &format!("{} (default, the run above)", bench_f(&lat, "live.poll_ms")),
-                &lat
-            )
+        let default_label = format!(
+            "{} (default, the run above)",
+            lat.get("live.wake").map_or("?", |s| s.as_str())
         );
-        for (poll, kv) in &sweep {
-            let label = if *poll > 0.0 {
-                poll.to_string()
-            } else {
-                "prototype (`--adaptive`): sleep until ~2 ms before the next segment is due, then 1"
-                    .into()
-            };
-            let _ = writeln!(w, "{}", row(&label, kv));
+        let _ = writeln!(w, "{}", row(&default_label, &lat));
+        for (label, kv) in &sweep {
+            let _ = writeln!(w, "{}", row(label, kv));
         }
     }
     let _ = writeln!(w, "\nCallback timings include reading the clock twice ({} ns). The back-to-back runs time {} calls each into a ring with room (drained after each call, untimed).\n", g("callback.clock_overhead_ns"), g("callback.calls"));
