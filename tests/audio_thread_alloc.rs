@@ -10,6 +10,35 @@ use mstag::stream::ring;
 #[global_allocator]
 static A: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
 
+/// Minor page faults taken by the calling thread so far.
+fn thread_minor_faults() -> i64 {
+    // SAFETY: all-zero is a valid `rusage`, which getrusage then fills.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    assert_eq!(rc, 0, "getrusage");
+    ru.ru_minflt
+}
+
+/// A fresh allocation is only mapped on first write; `ring()` maps its memory up front, so the
+/// audio thread's first pass through a new ring takes no page faults (each one a trip into the
+/// kernel, tens of µs on a virtual machine).
+#[test]
+fn the_first_pass_through_a_new_ring_takes_no_page_faults() {
+    // 64 MiB (16,384 pages of 4 KiB): above glibc's largest mmap threshold, so the memory is
+    // always freshly mapped rather than reused from the heap.
+    let (mut producer, _consumer) = ring(2, 1 << 23);
+    let block = vec![0.25f32; 1024]; // 512 stereo frames
+    let mut callbacks = 0;
+    let before = thread_minor_faults();
+    while capture_callback(&mut producer, &block) > 0 {
+        callbacks += 1;
+    }
+    let faults = thread_minor_faults() - before;
+    assert_eq!(callbacks, (1 << 23) / 512);
+    assert!(faults < 16, "{faults} page faults while filling the ring");
+}
+
 #[test]
 fn capture_callback_never_allocates_even_when_the_ring_is_full() {
     // Everything that allocates happens out here, before the "audio thread" part.
