@@ -65,19 +65,13 @@ fn tag_json_reports_each_file_in_order_and_fails_only_the_bad_one() {
 fn tag_csv_table_and_timeline() {
     let dir = common::TempDir::new("cli-csv");
     let png = dir.path("timeline.png");
-    let out = mstag()
-        .arg("tag")
-        .arg(common::demo_clip())
-        .args(["--format", "csv", "--quiet", "--timeline"])
-        .arg(&png)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let csv = succeeds(
+        mstag()
+            .arg("tag")
+            .arg(common::demo_clip())
+            .args(["--format", "csv", "--quiet", "--timeline"])
+            .arg(&png),
     );
-    let csv = String::from_utf8(out.stdout).unwrap();
     let mut lines = csv.lines();
     let header = lines.next().unwrap();
     assert!(header.starts_with("file,duration_s,error,guitar,"));
@@ -87,16 +81,14 @@ fn tag_csv_table_and_timeline() {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
 
     let svg = dir.path("timeline.svg");
-    let out = mstag()
-        .arg("tag")
-        .arg(common::demo_clip())
-        .arg("--timeline")
-        .arg(&svg)
-        .arg("--quiet")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let table = String::from_utf8(out.stdout).unwrap();
+    let table = succeeds(
+        mstag()
+            .arg("tag")
+            .arg(common::demo_clip())
+            .arg("--timeline")
+            .arg(&svg)
+            .arg("--quiet"),
+    );
     let reference = common::json(&common::root().join("models/demo/reference.json"));
     let top1 = reference["top5"][0].as_str().unwrap();
     assert!(
@@ -106,6 +98,17 @@ fn tag_csv_table_and_timeline() {
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.starts_with("<svg") || text.starts_with("<?xml"));
     assert!(text.contains(top1));
+}
+
+/// Runs a command that must succeed; returns its stdout as text.
+fn succeeds(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
 /// Runs a command that must fail; returns its stderr, which must not be a panic.
@@ -146,18 +149,12 @@ fn bad_arguments_get_clear_messages() {
 
 #[test]
 fn live_json_lines_from_a_file_end_with_the_song_level_scores() {
-    let out = Command::new(env!("CARGO_BIN_EXE_mstag-live"))
-        .arg("--input")
-        .arg(common::demo_clip())
-        .args(["--fast", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = succeeds(
+        Command::new(env!("CARGO_BIN_EXE_mstag-live"))
+            .arg("--input")
+            .arg(common::demo_clip())
+            .args(["--fast", "--json"]),
     );
-    let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))

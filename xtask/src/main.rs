@@ -1503,32 +1503,38 @@ fn bench(args: &[String]) -> Result<()> {
     );
     let _ = writeln!(w, "CPU from the child's rusage (all threads: file player, inference, terminal view); \"steady\" is the CPU time of all its threads (`/proc/<pid>/task/*/schedstat`) from 5 s after the start to the end of playback, over that wall time. RSS = peak (VmHWM / ru_maxrss).\n");
     let _ = writeln!(w, "| input | wall s | CPU s | CPU % of one core (whole run) | CPU % steady | of which: inference thread / file player / main (terminal view) | peak RSS |\n|---|---|---|---|---|---|---|");
-    for (what, kv) in &live_runs {
-        let _ = writeln!(
-            w,
-            "| {what} | {:.2} | {:.3} | {:.2}% | {:.2}% | {:.2}% / {:.2}% / {:.2}% | {:.1} MB |",
+    // A row of that table; `threads`: the thread names of the three thread columns.
+    let live_row = |what: &str, kv: &Kv, threads: [Option<&str>; 3], note: &str| {
+        let t = |name: Option<&str>| {
+            name.map_or("–".to_string(), |n| {
+                format!("{:.2}%", bench_f(kv, &format!("steady_thread.{n}_pct")))
+            })
+        };
+        format!(
+            "| {what} | {:.2} | {:.3} | {:.2}% | {:.2}% | {} / {} / {}{note} | {:.1} MB |",
             bench_f(kv, "wall_s"),
             bench_f(kv, "cpu_s"),
             100.0 * bench_f(kv, "cpu_s") / bench_f(kv, "wall_s"),
             live_pct(kv),
-            bench_f(kv, "steady_thread.mstag-inference_pct"),
-            bench_f(kv, "steady_thread.mstag-file-play_pct"),
-            bench_f(kv, "steady_thread.mstag-live_pct"),
+            t(threads[0]),
+            t(threads[1]),
+            t(threads[2]),
             live_rss(kv)
-        );
+        )
+    };
+    for (what, kv) in &live_runs {
+        let threads = [
+            Some("mstag-inference"),
+            Some("mstag-file-play"),
+            Some("mstag-live"),
+        ];
+        let _ = writeln!(w, "{}", live_row(what, kv, threads, ""));
     }
     if let Ok(kv) = &plugin_host {
-        let _ = writeln!(
-            w,
-            "| the plugin in a headless CLAP host (`plugin/examples/host.rs`), demo clip at 48 kHz stereo in 512-frame blocks | {:.2} | {:.3} | {:.2}% | {:.2}% | {:.2}% / – / {:.2}% (host thread, process() included) | {:.1} MB |",
-            bench_f(kv, "wall_s"),
-            bench_f(kv, "cpu_s"),
-            100.0 * bench_f(kv, "cpu_s") / bench_f(kv, "wall_s"),
-            live_pct(kv),
-            bench_f(kv, "steady_thread.mstag-inference_pct"),
-            bench_f(kv, "steady_thread.host_pct"),
-            live_rss(kv)
-        );
+        let what = "the plugin in a headless CLAP host (`plugin/examples/host.rs`), demo clip at 48 kHz stereo in 512-frame blocks";
+        let threads = [Some("mstag-inference"), None, Some("host")];
+        let note = " (host thread, process() included)";
+        let _ = writeln!(w, "{}", live_row(what, kv, threads, note));
         let _ = writeln!(
             w,
             "\nThe plugin's `process()` in that host ({} calls): median {} µs, p99 {} µs, p99.9 {} µs, p99.99 {} µs, max {} µs (a stereo copy-through plus the mono mix into the ring).",
