@@ -344,13 +344,22 @@ struct Worker {
     dropped_before: u64,
 }
 
-/// Sees each block of interleaved input on the inference thread.
-pub type Tap = Box<dyn FnMut(&[f32]) + Send>;
+/// Sees each block of interleaved input on the inference thread, with its format (which
+/// changes after [`Engine::set_input_rate`] or [`Engine::replace_input`]).
+pub type Tap = Box<dyn FnMut(&[f32], InputFormat) + Send>;
+
+/// The format of a block of input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputFormat {
+    /// Sample rate, Hz.
+    pub rate: u32,
+    /// Interleaved channels per frame.
+    pub channels: usize,
+}
 
 impl Worker {
     fn run(mut self) -> Result<EngineSummary> {
-        let ch = self.ring.channels();
-        let mut buf = vec![0.0f32; self.cfg.block_frames.max(64) * ch];
+        let mut buf = vec![0.0f32; self.cfg.block_frames.max(64) * self.ring.channels()];
         let mut scores = Scores::default();
         let mut skipped = 0u64;
         let mut latency = Vec::with_capacity(1 << 16);
@@ -371,9 +380,7 @@ impl Worker {
                     if n == 0 {
                         break;
                     }
-                    if let Some(tap) = self.tap.as_mut() {
-                        tap(&buf[..n]);
-                    }
+                    self.tap(&buf[..n]);
                     if self.pipeline.push(&buf[..n])? > 0 && self.score(&mut scores)? {
                         if !self.publish(&scores) {
                             skipped += 1;
@@ -414,10 +421,8 @@ impl Worker {
             let n = self.ring.pop_frames(&mut buf);
             if n > 0 {
                 let popped = Instant::now();
-                waits.popped((n / ch) as u64);
-                if let Some(tap) = self.tap.as_mut() {
-                    tap(&buf[..n]);
-                }
+                waits.popped((n / self.ring.channels()) as u64);
+                self.tap(&buf[..n]);
                 let made = self.pipeline.push(&buf[..n])?;
                 if made > 0 {
                     self.segments
@@ -437,7 +442,7 @@ impl Worker {
             if self.stop.load(Ordering::Acquire) {
                 break;
             }
-            if !self.ring.producer_alive() && self.ring.occupied_samples() < ch {
+            if !self.ring.producer_alive() && self.ring.occupied_samples() < self.ring.channels() {
                 // End of input: flush and publish the final session scores.
                 self.pipeline.finish()?;
                 self.segments
@@ -461,6 +466,17 @@ impl Worker {
             non_finite_samples: self.pipeline.non_finite_samples(),
             publish_latency_s: latency,
         })
+    }
+
+    /// Shows a block of input (in the ring's current format) to the tap, if there is one.
+    fn tap(&mut self, block: &[f32]) {
+        if let Some(tap) = self.tap.as_mut() {
+            let format = InputFormat {
+                rate: self.pipeline.input_rate(),
+                channels: self.ring.channels(),
+            };
+            tap(block, format);
+        }
     }
 
     fn score(&mut self, scores: &mut Scores) -> Result<bool> {

@@ -13,9 +13,9 @@ use serde_json::{json, Map, Value};
 
 use mstag::capture::device::{open_input, InputStream};
 use mstag::capture::file::{FilePlayer, Pace};
-use mstag::engine::{Delivery, Engine, EngineConfig, PipelineConfig, Scores, View};
+use mstag::engine::{Delivery, Engine, EngineConfig, InputFormat, PipelineConfig, Scores, View};
 use mstag::model::{default_manifest_path, Device, ModelSet};
-use mstag::output::{Framing, OscConfig, OscSender, OscTarget, TerminalView};
+use mstag::output::{Framing, OscConfig, OscSender, OscTarget, Recorder, TerminalView};
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ViewArg {
@@ -137,7 +137,8 @@ pub struct LiveArgs {
     /// Tags shown in the terminal view
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub top: u16,
-    /// Also write the analysed input (as received, before resampling) to this WAV file
+    /// Also write the analysed input (as received, before resampling) to this WAV file (if a
+    /// reconnected device comes back in another format, the rest goes to FILE.2.wav, ...)
     #[arg(long, value_name = "WAV")]
     pub record: Option<PathBuf>,
     /// Seconds of audio the ring between the audio thread and the inference thread holds
@@ -340,10 +341,10 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         ..EngineConfig::default()
     };
     let channels = ring.channels();
-    let (tap, record_error) = match &args.record {
+    let (tap, recording) = match &args.record {
         Some(path) => {
-            let (tap, err) = recorder(path, rate, channels)?;
-            (Some(tap), Some(err))
+            let (tap, rec) = recorder(path, InputFormat { rate, channels })?;
+            (Some(tap), Some(rec))
         }
         None => (None, None),
     };
@@ -463,8 +464,8 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
             summary.seconds
         );
     }
-    if let Some(err) = record_error.and_then(|e| e.lock().take()) {
-        eprintln!("mstag-live: recording failed: {err}");
+    if let Some(rec) = &recording {
+        finish_recording(rec);
     }
     eprintln!(
         "mstag-live: {:.1} s of audio, {} segments ({} silent), {} frames dropped, {} updates skipped",
@@ -473,42 +474,44 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     Ok(())
 }
 
-/// A tap writing 32-bit float WAV on the inference thread; the writer is finalised when the
-/// engine drops the tap. Write errors are kept for the final report instead of stopping analysis.
-fn recorder(
-    path: &Path,
-    rate: u32,
-    channels: usize,
-) -> Result<(mstag::engine::Tap, Arc<parking_lot::Mutex<Option<String>>>)> {
-    let spec = hound::WavSpec {
-        channels: channels as u16,
-        sample_rate: rate,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut writer = Some(
-        hound::WavWriter::create(path, spec)
-            .with_context(|| format!("creating {}", path.display()))?,
-    );
-    let error = Arc::new(parking_lot::Mutex::new(None));
-    let err = error.clone();
-    let name = path.display().to_string();
-    let tap: mstag::engine::Tap = Box::new(move |block: &[f32]| {
-        if let Some(w) = writer.as_mut() {
-            for &s in block {
-                if let Err(e) = w.write_sample(s) {
-                    *err.lock() = Some(format!("{name}: {e}"));
-                    writer = None;
-                    return;
-                }
-            }
-            if let Err(e) = w.flush() {
-                *err.lock() = Some(format!("{name}: {e}"));
-                writer = None;
-            }
+/// The recording behind `--record`: written by the engine's tap on the inference thread
+/// (a new file if a reconnected device comes back in another format), read at the end.
+type Recording = Arc<parking_lot::Mutex<Option<Recorder>>>;
+
+/// Creates the recording (so a bad path fails before the session starts) and the tap that
+/// feeds it.
+fn recorder(path: &Path, format: InputFormat) -> Result<(mstag::engine::Tap, Recording)> {
+    let recording: Recording = Arc::new(parking_lot::Mutex::new(Some(Recorder::create(
+        path, format,
+    )?)));
+    let rec = recording.clone();
+    let tap: mstag::engine::Tap = Box::new(move |block: &[f32], format: InputFormat| {
+        if let Some(r) = rec.lock().as_mut() {
+            r.write(block, format);
         }
     });
-    Ok((tap, error))
+    Ok((tap, recording))
+}
+
+/// Finalises the recording and says where it went (and why it stopped, if it did).
+fn finish_recording(recording: &Recording) {
+    let Some(r) = recording.lock().take() else {
+        return;
+    };
+    let (files, error) = r.finish();
+    if files.len() > 1 {
+        let list: Vec<String> = files
+            .iter()
+            .map(|(p, f)| format!("{} ({} Hz, {} ch)", p.display(), f.rate, f.channels))
+            .collect();
+        eprintln!(
+            "mstag-live: the input changed format during the session; recorded to {}",
+            list.join(", ")
+        );
+    }
+    if let Some(err) = error {
+        eprintln!("mstag-live: recording failed: {err}");
+    }
 }
 
 /// Notices a lost input device (an error from cpal, or no audio for 2 s) and paces the
