@@ -270,6 +270,16 @@ fn live_run(a: &Args, rep: &mut Report) {
     let updates: Receiver<Scores> = engine.updates().clone();
     let engine_tid = thread_named("mstag-inference");
     let audio = Arc::new(audio);
+    // The in-situ control: half-way between callbacks the producer also wakes and times a
+    // register-only spin about as long as a warm f32 callback (~60 ns), so both see the same
+    // cold wake-ups; whatever the spin's outliers show is the platform's, not the callback's.
+    let spin_per_iter = {
+        let t = Instant::now();
+        spin(1_000_000);
+        t.elapsed().as_secs_f64() / 1e6
+    };
+    let ctl_iters = ((60e-9 / spin_per_iter) as u64).max(1);
+    let half_period = Duration::from_secs_f64(CALLBACK_FRAMES as f64 / audio.rate as f64 / 2.0);
     let base = Instant::now() + Duration::from_millis(200);
     let producer = {
         let audio = audio.clone();
@@ -280,6 +290,7 @@ fn live_run(a: &Args, rep: &mut Report) {
                 let mut pushed_at = vec![0u64; blocks];
                 let mut took = vec![0u64; blocks];
                 let mut late = vec![0u64; blocks];
+                let mut ctl = vec![0u64; blocks];
                 let mut buf = Vec::with_capacity(CALLBACK_FRAMES * audio.channels);
                 for k in 0..blocks {
                     block_of(&audio, k, &mut buf);
@@ -287,6 +298,13 @@ fn live_run(a: &Args, rep: &mut Report) {
                         + Duration::from_secs_f64(
                             ((k + 1) * CALLBACK_FRAMES) as f64 / audio.rate as f64,
                         );
+                    let now = Instant::now();
+                    if due > now + half_period {
+                        std::thread::sleep(due - half_period - now);
+                        let c0 = Instant::now();
+                        black_box(spin(ctl_iters));
+                        ctl[k] = c0.elapsed().as_nanos() as u64;
+                    }
                     let now = Instant::now();
                     if due > now {
                         std::thread::sleep(due - now);
@@ -298,7 +316,7 @@ fn live_run(a: &Args, rep: &mut Report) {
                     took[k] = (t1 - t0).as_nanos() as u64;
                     late[k] = t0.saturating_duration_since(due).as_nanos() as u64;
                 }
-                (pushed_at, took, late, prod.stats().dropped_frames())
+                (pushed_at, took, late, ctl, prod.stats().dropped_frames())
             })
             .expect("producer thread")
     };
@@ -336,7 +354,7 @@ fn live_run(a: &Args, rep: &mut Report) {
             fmt(100.0 * (w1 - w0) as f64 * 1e-9 / span),
         );
     }
-    let (pushed_at, took, late, dropped) = producer.join().expect("producer");
+    let (pushed_at, took, late, ctl, dropped) = producer.join().expect("producer");
     drop(updates);
     let summary = engine.join().expect("engine summary");
     let (skipped, publish_latency) = (summary.skipped_updates, summary.publish_latency_s);
@@ -407,6 +425,13 @@ fn live_run(a: &Args, rep: &mut Report) {
         rep,
         "callback_in_situ_f32",
         took.iter().map(|&n| n as f64 * 1e-9).collect(),
+        1e6,
+        "us",
+    );
+    summary_into(
+        rep,
+        "control_in_situ",
+        ctl.iter().map(|&n| n as f64 * 1e-9).collect(),
         1e6,
         "us",
     );
