@@ -21,7 +21,8 @@
 //! `--wake poll|scheduled` (look every poll, or sleep until a segment is nearly due; default
 //! `EngineConfig::default()`'s),
 //! `--callback-calls N` (default 200000), `--rt` (time those callbacks at real-time priority,
-//! SCHED_FIFO via `chrt`, as an audio thread runs), `--flops`, `--out FILE` (results as
+//! SCHED_FIFO via `chrt`, as an audio thread runs), `--rt-producer` (the same for the
+//! real-time run's producer thread), `--flops`, `--out FILE` (results as
 //! `key=value` lines, for `cargo xtask bench`). Prints the same lines either way.
 
 mod common;
@@ -58,6 +59,9 @@ struct Args {
     poll_ms: Option<f64>,
     /// Run the back-to-back callback timing at real-time priority (SCHED_FIFO 20, via chrt).
     rt: bool,
+    /// Run the real-time run's producer (the "audio thread") at SCHED_FIFO 20, as audio
+    /// servers and hosts run their audio threads.
+    rt_producer: bool,
     /// The engine's wake-up strategy: `None` = `EngineConfig::default()`'s, `Some(false)` =
     /// `Wake::Poll` (a look every `poll`), `Some(true)` = `Wake::Scheduled`.
     scheduled: Option<bool>,
@@ -72,6 +76,7 @@ fn args() -> Args {
         out: None,
         poll_ms: None,
         rt: false,
+        rt_producer: false,
         scheduled: None,
     };
     let mut it = std::env::args().skip(1);
@@ -85,6 +90,7 @@ fn args() -> Args {
             }
             "--flops" => a.flops = true,
             "--rt" => a.rt = true,
+            "--rt-producer" => a.rt_producer = true,
             "--wake" => {
                 a.scheduled = Some(match val("--wake").as_str() {
                     "poll" => false,
@@ -281,11 +287,14 @@ fn live_run(a: &Args, rep: &mut Report) {
     let ctl_iters = ((60e-9 / spin_per_iter) as u64).max(1);
     let half_period = Duration::from_secs_f64(CALLBACK_FRAMES as f64 / audio.rate as f64 / 2.0);
     let base = Instant::now() + Duration::from_millis(200);
+    let rt_producer = a.rt_producer;
+    let (rt_tx, rt_rx) = crossbeam_channel::bounded(1);
     let producer = {
         let audio = audio.clone();
         std::thread::Builder::new()
             .name("bench-audio-callback".into())
             .spawn(move || {
+                let _ = rt_tx.send(rt_producer && make_realtime());
                 // Everything that allocates happens before the first callback.
                 let mut pushed_at = vec![0u64; blocks];
                 let mut took = vec![0u64; blocks];
@@ -355,6 +364,10 @@ fn live_run(a: &Args, rep: &mut Report) {
         );
     }
     let (pushed_at, took, late, ctl, dropped) = producer.join().expect("producer");
+    rep.set(
+        "live.producer_realtime_priority",
+        rt_rx.try_recv().unwrap_or(false),
+    );
     drop(updates);
     let summary = engine.join().expect("engine summary");
     let (skipped, publish_latency) = (summary.skipped_updates, summary.publish_latency_s);

@@ -53,10 +53,14 @@ pub fn ring(channels: usize, capacity_frames: usize) -> (RingProducer, RingConsu
     let channels = channels.max(1);
     let len = capacity_frames.max(1) * channels;
     let mut storage = vec![0.0f32; len];
-    for x in storage.iter_mut().step_by(STRIDE) {
-        // SAFETY: `x` is a valid, aligned, exclusive reference into `storage`. Volatile, so
-        // that the write (which maps the page) is not elided as storing a known zero.
-        unsafe { std::ptr::write_volatile(x, 0.0) };
+    // Every 512th sample and the last one: the allocation need not start on a page, so the
+    // stride alone could leave the last page untouched.
+    let last = len - 1;
+    for i in (0..len).step_by(STRIDE).chain(std::iter::once(last)) {
+        // SAFETY: `i < len`, so the pointer is in bounds, aligned and exclusively ours.
+        // Volatile, so that the write (which maps the page) is not elided as storing a
+        // known zero.
+        unsafe { std::ptr::write_volatile(storage.as_mut_ptr().add(i), 0.0) };
     }
     // From a Vec the ring starts full (of those zeros): empty it.
     let mut rb = HeapRb::<f32>::from(storage);

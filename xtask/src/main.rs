@@ -1195,8 +1195,15 @@ fn bench(args: &[String]) -> Result<()> {
         "--seconds",
         &o.latency_s.to_string(),
     ]);
+    // The producer runs at real-time priority, as a device's or host's audio thread does.
     lat_cmd
-        .args(["--callback-calls", "1000000", "--flops", "--out"])
+        .args([
+            "--callback-calls",
+            "1000000",
+            "--flops",
+            "--rt-producer",
+            "--out",
+        ])
         .arg(&lat_out);
     if let Some(b) = &set_b {
         for f in &b.files {
@@ -1556,8 +1563,8 @@ fn bench(args: &[String]) -> Result<()> {
     // Latency.
     let g = |k: &str| lat.get(k).cloned().unwrap_or_else(|| "?".into());
     let _ = writeln!(w, "\n### Latency (real-time harness `benches/latency.rs`, {} s, load {lat_load} at the start)\n", g("live.seconds"));
-    let _ = writeln!(w, "Input: {}, {} Hz, {} ch, pushed with `capture_callback` in 512-frame callbacks at real-time pace by a producer thread; the engine runs with `EngineConfig::default()` (as `mstag-live`). A segment's latency runs from the return of the callback that delivered its last sample to the arrival of the first update that includes it on `Engine::updates()`. {} segments measured (first 2 s left out), {} updates, {} frames dropped, {} updates skipped.\n",
-        g("live.input"), g("live.rate"), g("live.channels"), g("live.segments_measured"), g("live.updates"), g("live.dropped_frames"), g("live.skipped_updates"));
+    let _ = writeln!(w, "Input: {}, {} Hz, {} ch, pushed with `capture_callback` in 512-frame callbacks at real-time pace by a producer thread (at SCHED_FIFO 20 as an audio thread: {}); the engine runs with `EngineConfig::default()` (as `mstag-live`). A segment's latency runs from the return of the callback that delivered its last sample to the arrival of the first update that includes it on `Engine::updates()`. {} segments measured (first 2 s left out), {} updates, {} frames dropped, {} updates skipped.\n",
+        g("live.input"), g("live.rate"), g("live.channels"), if g("live.producer_realtime_priority") == "true" { "yes" } else { "not permitted, normal priority" }, g("live.segments_measured"), g("live.updates"), g("live.dropped_frames"), g("live.skipped_updates"));
     let _ = writeln!(
         w,
         "| measure | median | p90 | p99 | p99.9 | max |\n|---|---|---|---|---|---|"
