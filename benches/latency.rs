@@ -36,11 +36,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use mstag::capture::{capture_callback, CaptureSample};
-use mstag::engine::{Engine, EngineConfig, FeaturePipeline, PipelineConfig, Scores, Wake};
-use mstag::model::{Device, ModelSet};
+use mstag::engine::{Engine, EngineConfig, Scores, Wake};
 use mstag::stream::ring;
 
-use common::{as_device, demo, load, manifest_path, Audio};
+use common::{as_device, demo, load, load_models, manifest_path, pipeline_for, Audio};
 
 const CALLBACK_FRAMES: usize = 512;
 const WARM_UP_S: f64 = 2.0;
@@ -192,15 +191,7 @@ fn input_audio(a: &Args) -> (Audio, String) {
 /// The cumulative segment count after each callback-sized block, from the same pipeline the
 /// engine runs (segment boundaries depend only on the sample count, not on how it is cut).
 fn segment_schedule(audio: &Audio, blocks: usize) -> Vec<u64> {
-    let set = ModelSet::load(&manifest_path(), Device::Cpu, 1).expect("models");
-    let mut p = FeaturePipeline::new(
-        &set.manifest,
-        set.scales,
-        audio.rate,
-        audio.channels,
-        PipelineConfig::default(),
-    )
-    .expect("pipeline");
+    let (mut p, _) = pipeline_for(audio);
     let ch = audio.channels;
     let total = audio.frames();
     let mut cum = Vec::with_capacity(blocks);
@@ -247,7 +238,7 @@ fn live_run(a: &Args, rep: &mut Report) {
 
     // The same ring size as mstag-live's default (--ring 4).
     let (mut prod, cons) = ring(audio.channels, 4 * rate as usize);
-    let models = ModelSet::load(&manifest_path(), Device::Cpu, 1).expect("models");
+    let models = load_models();
     let mut cfg = EngineConfig::default();
     if let Some(ms) = a.poll_ms {
         cfg.poll = Duration::from_secs_f64(ms / 1e3);

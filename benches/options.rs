@@ -24,9 +24,9 @@ use rubato::{
 
 use mstag::dsp::MelFrontEnd;
 use mstag::engine::{FeaturePipeline, PipelineConfig, Scores, Tagger, View};
-use mstag::model::{Device, Manifest, ModelSet};
+use mstag::model::Manifest;
 
-use common::{as_device, demo, manifest_path};
+use common::{as_device, demo, load_models, manifest_path};
 
 const CHUNK: usize = 1024;
 
@@ -181,7 +181,7 @@ fn mel_frames(m: &Manifest, x: &[f32]) -> Vec<f32> {
 
 /// Song-level (session) scores of model-rate mono audio.
 fn song_scores(x: &[f32]) -> Vec<f32> {
-    let set = ModelSet::load(&manifest_path(), Device::Cpu, 1).expect("models");
+    let set = load_models();
     let sr = set.manifest.sample_rate;
     let mut p = FeaturePipeline::new(&set.manifest, set.scales, sr, 1, PipelineConfig::default())
         .expect("pipeline");
@@ -309,7 +309,7 @@ fn resamplers(c: &mut Criterion) {
 /// (time per segment).
 fn cnn_batches(c: &mut Criterion) {
     let clip = demo();
-    let set = ModelSet::load(&manifest_path(), Device::Cpu, 1).expect("models");
+    let set = load_models();
     let m = set.manifest.clone();
     let n_mels = m.frontend.n_mels;
     let mono: Vec<f32> = clip

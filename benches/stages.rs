@@ -22,23 +22,13 @@ use mstag::aggregate::{Aggregates, ScaleAggregate};
 use mstag::capture::capture_callback;
 use mstag::dsp::{Downmixer, MelFrontEnd, StreamResampler};
 use mstag::engine::{FeaturePipeline, PipelineConfig, Scores, Tagger, View};
-use mstag::model::{Device, ModelSet};
 use mstag::stream::ring;
 
-use common::{as_device, demo, manifest_path, Audio, Looper};
+use common::{as_device, demo, load_models, manifest_path, pipeline_for, Audio, Looper};
 
 const CALLBACK_FRAMES: usize = 512;
 /// Callbacks between two (untimed) drains of the ring: the ring always has room.
 const CALLBACKS_PER_DRAIN: usize = 64;
-
-fn load_models() -> ModelSet {
-    ModelSet::load(&manifest_path(), Device::Cpu, 1).unwrap_or_else(|e| {
-        panic!(
-            "loading {}: {e} (run `cargo xtask setup` first)",
-            manifest_path().display()
-        )
-    })
-}
 
 /// Times `iters` callbacks of `data` (one device buffer) into a stereo ring that always has
 /// room: the ring is drained, untimed, every [`CALLBACKS_PER_DRAIN`] callbacks.
@@ -253,16 +243,8 @@ fn live(c: &mut Criterion) {
     let mut g = c.benchmark_group("live_path");
     for (name, audio) in [("48k_stereo/1s_audio", &dev), ("22k_mono/1s_audio", &clip)] {
         let audio: &Audio = audio;
-        let set = load_models();
-        let mut pipeline = FeaturePipeline::new(
-            &set.manifest,
-            set.scales,
-            audio.rate,
-            audio.channels,
-            PipelineConfig::default(),
-        )
-        .expect("pipeline");
-        let mut tagger = Tagger::new(set.classifier);
+        let (mut pipeline, classifier) = pipeline_for(audio);
+        let mut tagger = Tagger::new(classifier);
         let mut scores = Scores::default();
         let mut looper = Looper::new(audio);
         // Past the first long segment, so every iteration scores.

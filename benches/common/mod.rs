@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use mstag::decode::decode_all;
 use mstag::dsp::StreamResampler;
+use mstag::engine::{FeaturePipeline, PipelineConfig};
+use mstag::model::{Classifier, Device, ModelSet};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -15,6 +17,31 @@ pub fn manifest_path() -> PathBuf {
     std::env::var_os("MSTAG_BENCH_MODELS")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("models").join("manifest.json"))
+}
+
+/// The bundled models on the CPU, one ONNX Runtime thread per session (as benchmarked).
+pub fn load_models() -> ModelSet {
+    ModelSet::load(&manifest_path(), Device::Cpu, 1).unwrap_or_else(|e| {
+        panic!(
+            "loading {}: {e} (run `cargo xtask setup` first)",
+            manifest_path().display()
+        )
+    })
+}
+
+/// A fresh feature pipeline for `audio`'s rate and channels (default settings), and the
+/// classifier that goes with it.
+pub fn pipeline_for(audio: &Audio) -> (FeaturePipeline, Classifier) {
+    let set = load_models();
+    let p = FeaturePipeline::new(
+        &set.manifest,
+        set.scales,
+        audio.rate,
+        audio.channels,
+        PipelineConfig::default(),
+    )
+    .expect("pipeline");
+    (p, set.classifier)
 }
 
 pub fn demo_path() -> PathBuf {
