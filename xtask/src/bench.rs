@@ -608,6 +608,25 @@ fn bench_criterion_table(w: &mut String, title: &str, rows: &[(String, f64, f64)
     }
 }
 
+/// A table row of `key`'s median, p90, p99, p99.9 and max (`key.median_us`, ...) from `kv`.
+fn bench_percentile_row(w: &mut String, label: &str, kv: &Kv, key: &str, unit: &str) {
+    use std::fmt::Write as _;
+    let g = |p: &str| {
+        kv.get(&format!("{key}.{p}_{unit}"))
+            .map_or("?", |s| s.as_str())
+            .to_string()
+    };
+    let _ = writeln!(
+        w,
+        "| {label} | {} | {} | {} | {} | {} |",
+        g("median"),
+        g("p90"),
+        g("p99"),
+        g("p99.9"),
+        g("max")
+    );
+}
+
 fn bench_x(v: f64) -> String {
     if !v.is_finite() {
         "–".into()
@@ -1203,21 +1222,12 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
             "us",
         ),
     ] {
-        let _ = writeln!(
-            w,
-            "| {label} | {} | {} | {} | {} | {} |",
-            g(&format!("{key}.median_{unit}")),
-            g(&format!("{key}.p90_{unit}")),
-            g(&format!("{key}.p99_{unit}")),
-            g(&format!("{key}.p99.9_{unit}")),
-            g(&format!("{key}.max_{unit}"))
-        );
+        bench_percentile_row(w, label, &lat, key, unit);
     }
     if lat_rt
         .get("callback.realtime_priority")
         .is_some_and(|v| v == "true")
     {
-        let h = |k: &str| lat_rt.get(k).cloned().unwrap_or_else(|| "?".into());
         for (label, key) in [
             (
                 "audio callback back to back at SCHED_FIFO 20, f32 (µs)",
@@ -1232,15 +1242,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
                 "callback_loop_control",
             ),
         ] {
-            let _ = writeln!(
-                w,
-                "| {label} | {} | {} | {} | {} | {} |",
-                h(&format!("{key}.median_us")),
-                h(&format!("{key}.p90_us")),
-                h(&format!("{key}.p99_us")),
-                h(&format!("{key}.p99.9_us")),
-                h(&format!("{key}.max_us"))
-            );
+            bench_percentile_row(w, label, &lat_rt, key, "us");
         }
     }
     if !sweep.is_empty() {
