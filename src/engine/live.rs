@@ -244,43 +244,50 @@ impl Engine {
     /// it while the producer is not pushing (between a plugin's deactivation and its next
     /// `process()`); it waits (up to 10 s) until the inference thread has switched.
     pub fn set_input_rate(&self, rate: u32) -> Result<()> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.control
-            .send(Control::SetInputRate(rate, tx))
-            .map_err(|_| Error::EngineStopped("the inference thread has ended".into()))?;
-        self.wake();
-        match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(Error::InvalidSetting {
-                name: "input sample rate",
-                value: rate.to_string(),
-                reason,
-            }),
-            Err(_) => Err(Error::EngineStopped(
-                "the inference thread did not answer the sample-rate change".into(),
-            )),
-        }
+        self.request(
+            |reply| Control::SetInputRate(rate, reply),
+            "input sample rate",
+            rate.to_string(),
+            "the sample-rate change",
+        )
     }
 
     /// Switches the engine to a new input ring (e.g. a device reopened after it was lost)
     /// at `rate` Hz, keeping the session: what is left in the old ring is analysed first.
     /// The old ring's producer may still exist; it is simply no longer read.
     pub fn replace_input(&self, ring: RingConsumer, rate: u32) -> Result<()> {
+        self.request(
+            |reply| Control::ReplaceInput(ring, rate, reply),
+            "input",
+            format!("{rate} Hz"),
+            "the input change",
+        )
+    }
+
+    /// Sends a control request to the inference thread, wakes it and waits (up to 10 s) for
+    /// its answer; a refusal is an [`Error::InvalidSetting`] for `name` = `value`.
+    fn request(
+        &self,
+        control: impl FnOnce(Sender<std::result::Result<(), String>>) -> Control,
+        name: &'static str,
+        value: String,
+        what: &str,
+    ) -> Result<()> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.control
-            .send(Control::ReplaceInput(ring, rate, tx))
+            .send(control(tx))
             .map_err(|_| Error::EngineStopped("the inference thread has ended".into()))?;
         self.wake();
         match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(Error::InvalidSetting {
-                name: "input",
-                value: format!("{rate} Hz"),
+                name,
+                value,
                 reason,
             }),
-            Err(_) => Err(Error::EngineStopped(
-                "the inference thread did not answer the input change".into(),
-            )),
+            Err(_) => Err(Error::EngineStopped(format!(
+                "the inference thread did not answer {what}"
+            ))),
         }
     }
 
@@ -452,7 +459,7 @@ impl Worker {
                 }
                 break;
             }
-            let sleep = waits.next_sleep(frames_to_next_segment(&self.pipeline));
+            let sleep = waits.next_sleep(&self.pipeline);
             std::thread::park_timeout(sleep);
         }
         let final_scores = (scores.seq > 0).then_some(scores);
@@ -502,15 +509,6 @@ impl Worker {
             Delivery::Lossy => !matches!(self.tx.try_send(*scores), Err(TrySendError::Full(_))),
         }
     }
-}
-
-/// What a [`Wake::Scheduled`] engine needs to know about its input: the frames still to come
-/// before the next segment, and the input rate.
-fn frames_to_next_segment(pipeline: &FeaturePipeline) -> (u64, u32) {
-    (
-        pipeline.input_frames_until_next_segment(),
-        pipeline.input_rate(),
-    )
 }
 
 /// Decides how long the inference thread sleeps when its ring is empty ([`Wake`]).
@@ -583,9 +581,9 @@ impl WaitPlan {
         self.batches.iter().copied().filter(|&b| b > 0).min()
     }
 
-    /// The ring is empty: how long to sleep. `(frames, rate)`: input frames still needed for
-    /// the next segment and the input rate.
-    fn next_sleep(&mut self, (need, rate): (u64, u32)) -> Duration {
+    /// The ring is empty: how long to sleep. `pipeline` tells the input rate and how many
+    /// input frames the next segment still needs.
+    fn next_sleep(&mut self, pipeline: &FeaturePipeline) -> Duration {
         let poll = self.cfg.poll;
         let Wake::Scheduled { early } = self.cfg.wake else {
             return poll;
@@ -603,10 +601,11 @@ impl WaitPlan {
             return self.idle_poll;
         }
         self.empty_since = Some(now);
+        let rate = pipeline.input_rate().max(1) as f64;
         if let Some(from) = self.speed_from {
             let span = now - from;
             if span >= SPEED_WINDOW {
-                let real_time = span.as_secs_f64() * rate.max(1) as f64;
+                let real_time = span.as_secs_f64() * rate;
                 self.speed = Some((self.speed_frames as f64 / real_time).max(1.0));
                 self.speed_from = Some(now);
                 self.speed_frames = 0;
@@ -624,8 +623,9 @@ impl WaitPlan {
             self.speed_frames = 0;
         }
         if let (true, Some(speed)) = (fresh, self.speed) {
+            let need = pipeline.input_frames_until_next_segment();
             let frames = need.div_ceil(cb) * cb;
-            let until = Duration::from_secs_f64(frames as f64 / (rate.max(1) as f64 * speed));
+            let until = Duration::from_secs_f64(frames as f64 / (rate * speed));
             if need > 0 && until > early + poll {
                 self.looked = false;
                 self.planned = frames;
