@@ -18,7 +18,6 @@ pub struct Recorder {
     first: PathBuf,
     files: Vec<(PathBuf, InputFormat)>,
     writer: Option<hound::WavWriter<std::io::BufWriter<std::fs::File>>>,
-    format: Option<InputFormat>,
     error: Option<String>,
 }
 
@@ -30,7 +29,6 @@ impl Recorder {
             first: path.to_path_buf(),
             files: Vec::new(),
             writer: None,
-            format: None,
             error: None,
         };
         r.open(format)?;
@@ -83,7 +81,6 @@ impl Recorder {
             reason: e.to_string(),
         })?;
         self.writer = Some(writer);
-        self.format = Some(format);
         self.files.push((path, format));
         Ok(())
     }
@@ -93,7 +90,8 @@ impl Recorder {
         if self.error.is_some() {
             return;
         }
-        if self.format != Some(format) {
+        // The current file's format is the last one opened.
+        if self.files.last().map(|(_, f)| *f) != Some(format) {
             self.finish_file();
             if let Err(e) = self.open(format) {
                 self.error = Some(e.to_string());
