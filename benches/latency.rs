@@ -270,12 +270,7 @@ fn live_run(a: &Args, rep: &mut Report) {
     // The in-situ control: half-way between callbacks the producer also wakes and times a
     // register-only spin about as long as a warm f32 callback (~60 ns), so both see the same
     // cold wake-ups; whatever the spin's outliers show is the platform's, not the callback's.
-    let spin_per_iter = {
-        let t = Instant::now();
-        spin(1_000_000);
-        t.elapsed().as_secs_f64() / 1e6
-    };
-    let ctl_iters = ((60e-9 / spin_per_iter) as u64).max(1);
+    let ctl_iters = ((60e-9 / spin_seconds_per_iter()) as u64).max(1);
     let half_period = Duration::from_secs_f64(CALLBACK_FRAMES as f64 / audio.rate as f64 / 2.0);
     let base = Instant::now() + Duration::from_millis(200);
     let rt_producer = a.rt_producer;
@@ -537,12 +532,7 @@ fn callbacks(a: &Args, rep: &mut Report) {
     // Control: a timed region of the same length as the i16 callback that touches no memory
     // (a register-only spin). Its outliers are the platform's (interrupts, the hypervisor),
     // not the callback's.
-    let per_iter = {
-        let t = Instant::now();
-        spin(1_000_000);
-        t.elapsed().as_secs_f64() / 1e6
-    };
-    let n = ((i16_median / per_iter) as u64).max(1);
+    let n = ((i16_median / spin_seconds_per_iter()) as u64).max(1);
     let mut took = vec![0.0f64; a.callback_calls];
     for (k, t) in took.iter_mut().enumerate() {
         breather(k);
@@ -560,6 +550,13 @@ fn breather(k: usize) {
     if k % 10_000 == 9_999 {
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Seconds per iteration of [`spin`] on this machine.
+fn spin_seconds_per_iter() -> f64 {
+    let t = Instant::now();
+    spin(1_000_000);
+    t.elapsed().as_secs_f64() / 1e6
 }
 
 /// Busy work in registers only.
