@@ -178,3 +178,41 @@ fn live_json_lines_from_a_file_end_with_the_song_level_scores() {
         );
     }
 }
+
+/// ONNX Runtime (1.29+) starts a telemetry uploader when it loads unless
+/// `ORT_DISABLE_TELEMETRY` is set before: it writes a device id under
+/// `$HOME/.cache/Microsoft/` and starts short-lived threads every few seconds (their exits
+/// interrupt every core the process runs on, the audio thread's included). mstag sets the
+/// variable unless the user has. The second run, where the user asks for telemetry, shows
+/// that this test would see the uploader if it started.
+#[test]
+fn onnxruntime_telemetry_stays_off_unless_the_user_turns_it_on() {
+    let demo = common::demo_clip();
+    let run = |home: &std::path::Path, user_value: Option<&str>| {
+        let mut cmd = mstag();
+        // No CI markers (ONNX Runtime keeps quiet under CI on its own) and a private home.
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home)
+            .args(["tag", "--quiet", "--format", "json"])
+            .arg(&demo);
+        if let Some(v) = user_value {
+            cmd.env("ORT_DISABLE_TELEMETRY", v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        home.join(".cache/Microsoft").exists()
+    };
+    let dir = common::TempDir::new("cli-telemetry");
+    let (quiet, asked) = (dir.path("quiet-home"), dir.path("asked-home"));
+    std::fs::create_dir_all(&quiet).unwrap();
+    std::fs::create_dir_all(&asked).unwrap();
+    assert!(
+        !run(&quiet, None),
+        "ONNX Runtime's telemetry store was created although the user did not ask for it"
+    );
+    assert!(
+        run(&asked, Some("0")),
+        "with ORT_DISABLE_TELEMETRY=0 ONNX Runtime should start its telemetry (else this test sees nothing)"
+    );
+}

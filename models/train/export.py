@@ -15,7 +15,10 @@ import sys
 
 import numpy as np
 import onnx
-import onnxruntime as ort
+
+# ONNX Runtime (1.29+) starts a telemetry uploader on import unless this is set first.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+import onnxruntime as ort  # noqa: E402
 import soundfile as sf
 from onnx import TensorProto, helper, numpy_helper
 

@@ -13,6 +13,8 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
+    // Before any thread starts: it sets an environment variable (see the function).
+    mstag::model::runtime::opt_out_of_telemetry();
     let cli = Cli::parse();
     match common::run_live(&cli.live) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -68,6 +68,8 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: it sets an environment variable (see the function).
+    mstag::model::runtime::opt_out_of_telemetry();
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Tag {

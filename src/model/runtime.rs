@@ -98,6 +98,34 @@ pub fn library_candidates() -> Vec<PathBuf> {
     out
 }
 
+/// The environment variable with which ONNX Runtime (1.29 and later, outside Windows) turns
+/// its telemetry off: `1` stops it before it starts.
+pub const TELEMETRY_OPT_OUT_VAR: &str = "ORT_DISABLE_TELEMETRY";
+
+/// Turns ONNX Runtime's telemetry off for this process unless the user has set
+/// [`TELEMETRY_OPT_OUT_VAR`] themselves (then their value stands). Returns whether telemetry is
+/// off, as far as mstag can tell.
+///
+/// Why: the PyPI build of ONNX Runtime starts a telemetry system when its environment is
+/// created. It writes a device id under `~/.cache/Microsoft/DeveloperTools/`, and every ~5 s
+/// its uploader starts three threads that look up the upload host and exit. Each thread exit
+/// unmaps its stack, which interrupts every core running one of this process's threads (a TLB
+/// shootdown), the audio thread included. The runtime's `DisableTelemetryEvents` call stops the
+/// events but not the uploader; only this variable, read when the runtime starts, does.
+///
+/// It sets an environment variable, which is only sound while no other thread reads the
+/// environment through C: programs call it first thing in `main`. [`environment`] calls it too
+/// (once, before the runtime is loaded), for programs that did not, such as the plugin.
+pub fn opt_out_of_telemetry() -> bool {
+    match std::env::var_os(TELEMETRY_OPT_OUT_VAR) {
+        Some(v) => v != "0" && !v.is_empty(),
+        None => {
+            std::env::set_var(TELEMETRY_OPT_OUT_VAR, "1");
+            true
+        }
+    }
+}
+
 static ENV: OnceLock<std::result::Result<(Environment, PathBuf), String>> = OnceLock::new();
 
 /// The process-wide ONNX Runtime environment (loaded once; engines share it, not sessions).
@@ -134,9 +162,11 @@ fn runtime() -> Result<&'static (Environment, PathBuf)> {
                 candidates[0].display()
             ));
         }
+        let telemetry_off = opt_out_of_telemetry();
         let builder = ort::init_from(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let env = builder
             .with_name("mstag")
+            .with_telemetry(!telemetry_off)
             .build()
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok((env, path))
