@@ -11,7 +11,11 @@
 //! 2. **Audio-callback duration.** Every callback of that run is timed (in situ, with the
 //!    engine working on the other core), and `--callback-calls` more are timed back to back
 //!    into a ring with room, for f32 and i16 stereo: median, p99, p99.9, p99.99 and max.
-//! 3. **The floor.** `--flops`: the models' multiply-accumulates per second of audio, from the
+//! 3. **The platform's own stalls.** `--platform-seconds S`: a thread at the same priority
+//!    spins reading the clock for S seconds and counts the gaps (the times the machine did not
+//!    run it), with how much of each gap the kernel charged to it as CPU time. On a virtual
+//!    machine these set the floor under any worst-case duration measured here.
+//! 4. **The floor.** `--flops`: the models' multiply-accumulates per second of audio, from the
 //!    manifest (conv widths, kernel, pools; the classifier), and the single-thread rate of a
 //!    plain Rust f32 matrix multiply.
 //!
@@ -20,7 +24,7 @@
 //! `--poll-ms MS` (the engine's poll interval; default `EngineConfig::default()`'s),
 //! `--wake poll|scheduled` (look every poll, or sleep until a segment is nearly due; default
 //! `EngineConfig::default()`'s),
-//! `--callback-calls N` (default 200000), `--rt` (time those callbacks at real-time priority,
+//! `--callback-calls N` (default 200000), `--platform-seconds S` (default 0: skipped), `--rt` (time those callbacks at real-time priority,
 //! SCHED_FIFO via `chrt`, as an audio thread runs), `--rt-producer` (the same for the
 //! real-time run's producer thread), `--flops`, `--out FILE` (results as
 //! `key=value` lines, for `cargo xtask bench`). Prints the same lines either way.
@@ -61,6 +65,8 @@ struct Args {
     /// Run the real-time run's producer (the "audio thread") at SCHED_FIFO 20, as audio
     /// servers and hosts run their audio threads.
     rt_producer: bool,
+    /// Seconds of the platform-stall probe (0: skipped).
+    platform_seconds: f64,
     /// The engine's wake-up strategy: `None` = `EngineConfig::default()`'s, `Some(false)` =
     /// `Wake::Poll` (a look every `poll`), `Some(true)` = `Wake::Scheduled`.
     scheduled: Option<bool>,
@@ -77,6 +83,7 @@ fn args() -> Args {
         rt: false,
         rt_producer: false,
         scheduled: None,
+        platform_seconds: 0.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -96,6 +103,11 @@ fn args() -> Args {
                     "scheduled" => true,
                     other => panic!("--wake poll|scheduled, not {other}"),
                 })
+            }
+            "--platform-seconds" => {
+                a.platform_seconds = val("--platform-seconds")
+                    .parse()
+                    .expect("--platform-seconds S")
             }
             "--poll-ms" => a.poll_ms = Some(val("--poll-ms").parse().expect("--poll-ms MS")),
             "--out" => a.out = Some(PathBuf::from(val("--out"))),
@@ -148,6 +160,10 @@ fn summary(rep: &mut Report, key: &str, mut v: Vec<f64>, scale: f64, unit: &str)
         &format!("{key}.max_{unit}"),
         fmt(v.last().copied().unwrap_or(f64::NAN) * scale),
     );
+    for over_us in [20, 50] {
+        let n = v.iter().filter(|&&x| x * 1e6 > over_us as f64).count();
+        rep.set(&format!("{key}.over_{over_us}us"), n);
+    }
     let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
     rep.set(&format!("{key}.mean_{unit}"), fmt(mean * scale));
 }
@@ -238,6 +254,7 @@ fn live_run(a: &Args, rep: &mut Report) {
 
     // The same ring size as mstag-live's default (--ring 4).
     let (mut prod, cons) = ring(audio.channels, 4 * rate as usize);
+    let ring_samples = 4 * rate as usize * audio.channels;
     let models = load_models();
     let mut cfg = EngineConfig::default();
     if let Some(ms) = a.poll_ms {
@@ -267,10 +284,16 @@ fn live_run(a: &Args, rep: &mut Report) {
     let updates: Receiver<Scores> = engine.updates().clone();
     let engine_tid = thread_named("mstag-inference");
     let audio = Arc::new(audio);
-    // The in-situ control: half-way between callbacks the producer also wakes and times a
-    // register-only spin about as long as a warm f32 callback (~60 ns), so both see the same
-    // cold wake-ups; whatever the spin's outliers show is the platform's, not the callback's.
-    let ctl_iters = ((60e-9 / spin_seconds_per_iter()) as u64).max(1);
+    // The in-situ controls: half-way between callbacks the producer also wakes and times, in
+    // turn, (a) a register-only spin as long as the median callback of the warm-up (60 ns, a
+    // warm callback, until the warm-up ends: a stall that lands at random hits a timed region
+    // in proportion to its length, so only an equally long control compares), and (b) a copy
+    // of the callback's block into a private buffer of the ring's size, at the next offset
+    // each time: the callback's memory writes without the ring (no atomics, no line shared
+    // with the consumer). Outliers that (b) shows as often as the callback are the machine's
+    // handling of memory writes, not the ring's.
+    let spin_s = spin_seconds_per_iter();
+    let warm_blocks = ((WARM_UP_S * rate as f64) / CALLBACK_FRAMES as f64) as usize;
     let half_period = Duration::from_secs_f64(CALLBACK_FRAMES as f64 / audio.rate as f64 / 2.0);
     let base = Instant::now() + Duration::from_millis(200);
     let rt_producer = a.rt_producer;
@@ -287,7 +310,17 @@ fn live_run(a: &Args, rep: &mut Report) {
                 let mut late = vec![0u64; blocks];
                 let mut ctl = vec![0u64; blocks];
                 let mut buf = Vec::with_capacity(CALLBACK_FRAMES * audio.channels);
+                let mut warm_sorted = vec![0u64; warm_blocks.min(blocks)];
+                // Non-zero, so every page is written (mapped) here, not in the timed copies.
+                let mut private = vec![1.0f32; ring_samples + CALLBACK_FRAMES * audio.channels];
+                let mut ctl_iters = ((60e-9 / spin_s) as u64).max(1);
                 for k in 0..blocks {
+                    if k == warm_blocks && k > 0 {
+                        warm_sorted.copy_from_slice(&took[..k]);
+                        warm_sorted.sort_unstable();
+                        let median_s = warm_sorted[k / 2] as f64 * 1e-9;
+                        ctl_iters = ((median_s / spin_s) as u64).max(1);
+                    }
                     block_of(&audio, k, &mut buf);
                     let due = base
                         + Duration::from_secs_f64(
@@ -296,9 +329,18 @@ fn live_run(a: &Args, rep: &mut Report) {
                     let now = Instant::now();
                     if due > now + half_period {
                         std::thread::sleep(due - half_period - now);
-                        let c0 = Instant::now();
-                        black_box(spin(ctl_iters));
-                        ctl[k] = c0.elapsed().as_nanos() as u64;
+                        if k % 2 == 0 {
+                            let c0 = Instant::now();
+                            black_box(spin(ctl_iters));
+                            ctl[k] = c0.elapsed().as_nanos() as u64;
+                        } else {
+                            let n = buf.len();
+                            let at = (k / 2 * n) % ring_samples;
+                            let c0 = Instant::now();
+                            private[at..at + n].copy_from_slice(black_box(&buf));
+                            black_box(&private[at]);
+                            ctl[k] = c0.elapsed().as_nanos() as u64;
+                        }
                     }
                     let now = Instant::now();
                     if due > now {
@@ -311,7 +353,8 @@ fn live_run(a: &Args, rep: &mut Report) {
                     took[k] = (t1 - t0).as_nanos() as u64;
                     late[k] = t0.saturating_duration_since(due).as_nanos() as u64;
                 }
-                (pushed_at, took, late, ctl, prod.stats().dropped_frames())
+                let ctl_s = ctl_iters as f64 * spin_s;
+                (pushed_at, took, late, ctl, ctl_s, prod.stats().dropped_frames())
             })
             .expect("producer thread")
     };
@@ -349,7 +392,7 @@ fn live_run(a: &Args, rep: &mut Report) {
             fmt(100.0 * (w1 - w0) as f64 * 1e-9 / span),
         );
     }
-    let (pushed_at, took, late, ctl, dropped) = producer.join().expect("producer");
+    let (pushed_at, took, late, ctl, ctl_s, dropped) = producer.join().expect("producer");
     rep.set(
         "live.producer_realtime_priority",
         rt_rx.try_recv().unwrap_or(false),
@@ -420,20 +463,18 @@ fn live_run(a: &Args, rep: &mut Report) {
         1e3,
         "ms",
     );
-    summary_into(
-        rep,
-        "callback_in_situ_f32",
-        took.iter().map(|&n| n as f64 * 1e-9).collect(),
-        1e6,
-        "us",
-    );
-    summary_into(
-        rep,
-        "control_in_situ",
-        ctl.iter().map(|&n| n as f64 * 1e-9).collect(),
-        1e6,
-        "us",
-    );
+    // All after the warm-up, when the spin has the callback's length; the controls take
+    // turns (spin on even callbacks, copy on odd ones).
+    let after_warm_up = |v: &[u64], parity: Option<usize>| -> Vec<f64> {
+        (warm_blocks..v.len())
+            .filter(|k| parity.is_none_or(|p| k % 2 == p))
+            .map(|k| v[k] as f64 * 1e-9)
+            .collect()
+    };
+    summary_into(rep, "callback_in_situ_f32", after_warm_up(&took, None), 1e6, "us");
+    rep.set("control_in_situ.spin_us", fmt(ctl_s * 1e6));
+    summary_into(rep, "control_in_situ", after_warm_up(&ctl, Some(0)), 1e6, "us");
+    summary_into(rep, "control_copy_in_situ", after_warm_up(&ctl, Some(1)), 1e6, "us");
 }
 
 fn summary_into(rep: &mut Report, key: &str, v: Vec<f64>, scale: f64, unit: &str) {
@@ -668,9 +709,77 @@ fn rust_matmul(rep: &mut Report) {
     rep.set("matmul.rust_naive_n", n);
 }
 
+/// Spins reading the clock at the audio thread's priority and records every gap over 10 µs:
+/// the moments the machine did not run this thread (interrupts, the hypervisor; at SCHED_FIFO
+/// no other thread of the guest can take the CPU). Runs in 200 ms bursts with 20 ms rests, so
+/// the kernel's real-time throttling (a 50 ms stop each second) never triggers.
+fn platform_stalls(seconds: f64, rep: &mut Report) {
+    let probe = std::thread::Builder::new()
+        .name("bench-platform-probe".into())
+        .spawn(move || {
+            let realtime = make_realtime();
+            let mut gaps: Vec<(u64, u64)> = Vec::with_capacity(1 << 20);
+            let mut spun = 0.0f64;
+            while spun < seconds {
+                let burst = 0.2f64.min(seconds - spun);
+                let t0 = Instant::now();
+                let (mut prev, mut prev_cpu) = (t0, thread_cpu_ns());
+                loop {
+                    let now = Instant::now();
+                    let cpu = thread_cpu_ns();
+                    let gap = (now - prev).as_nanos() as u64;
+                    if gap > 10_000 && gaps.len() < gaps.capacity() {
+                        gaps.push((gap, cpu.saturating_sub(prev_cpu)));
+                    }
+                    (prev, prev_cpu) = (now, cpu);
+                    if (now - t0).as_secs_f64() >= burst {
+                        break;
+                    }
+                }
+                spun += burst;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (realtime, gaps)
+        })
+        .expect("probe thread");
+    let (realtime, gaps) = probe.join().expect("probe");
+    rep.set("platform.seconds", seconds);
+    rep.set("platform.realtime_priority", realtime);
+    for over_us in [20u64, 50, 100] {
+        let over: Vec<_> = gaps.iter().filter(|g| g.0 > over_us * 1_000).collect();
+        let charged = over.iter().filter(|g| g.1 * 10 >= g.0 * 9).count();
+        rep.set(
+            &format!("platform.gaps_over_{over_us}us_per_s"),
+            fmt(over.len() as f64 / seconds),
+        );
+        // Gaps the kernel counted as this thread running (≥ 90% of the gap as its CPU time):
+        // the guest did not see them, so they are the hypervisor's or the hardware's.
+        rep.set(
+            &format!("platform.gaps_over_{over_us}us_charged_as_cpu_per_s"),
+            fmt(charged as f64 / seconds),
+        );
+    }
+    let max = gaps.iter().map(|g| g.0).max().unwrap_or(0);
+    rep.set("platform.max_gap_us", fmt(max as f64 * 1e-3));
+}
+
+/// CPU time of the calling thread, ns.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 fn main() {
     let a = args();
     let mut rep = Report::default();
+    if a.platform_seconds > 0.0 {
+        platform_stalls(a.platform_seconds, &mut rep);
+    }
     if a.seconds > 0.0 {
         live_run(&a, &mut rep);
     }

@@ -818,6 +818,8 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
             "1000000",
             "--flops",
             "--rt-producer",
+            "--platform-seconds",
+            "30",
             "--out",
         ])
         .arg(&lat_out);
@@ -933,6 +935,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     let cb_max_loop = bench_f(loop_kv, "callback_loop_f32.max_us")
         .max(bench_f(loop_kv, "callback_loop_i16.max_us"));
     let demo_rss = live_runs.first().map_or(f64::NAN, |(_, kv)| live_rss(kv));
+    let g = |k: &str| lat.get(k).cloned().unwrap_or_else(|| "?".into());
     let _ = writeln!(w, "### Targets\n");
     let _ = writeln!(w, "| target | measured | result |\n|---|---|---|");
     let _ = writeln!(
@@ -984,8 +987,14 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     );
     let _ = writeln!(
         w,
-        "| worst audio callback < 50 µs | in the real-time run: max {cb_max:.1} µs (a register-only control woken the same way: max {:.1} µs); back to back ({} calls each, f32 and i16{}): p99.9 {cb_p999_loop:.2} µs, max {cb_max_loop:.1} µs; the control (a register-only spin of the same length, same priority) max {:.1} µs, p99.99 {:.1} µs | {} (real-time run) / {} (back to back max) |",
+        "| worst audio callback < 50 µs | in the real-time run: max {cb_max:.1} µs, {} of {} calls over 50 µs; controls woken the same way, in turn: a register-only spin as long as the median callback max {:.1} µs ({} over 50 µs), the callback's 4 KiB copied into a private buffer max {:.1} µs ({} over 50 µs); this VM stops a spinning thread at SCHED_FIFO for > 50 µs {} times a second (platform probe below); back to back ({} calls each, f32 and i16{}): p99.9 {cb_p999_loop:.2} µs, max {cb_max_loop:.1} µs; the control (a register-only spin of the same length, same priority) max {:.1} µs, p99.99 {:.1} µs | {} (real-time run) / {} (back to back max) |",
+        g("callback_in_situ_f32.over_50us"),
+        g("callback_in_situ_f32.n"),
         bench_f(&lat, "control_in_situ.max_us"),
+        g("control_in_situ.over_50us"),
+        bench_f(&lat, "control_copy_in_situ.max_us"),
+        g("control_copy_in_situ.over_50us"),
+        g("platform.gaps_over_50us_per_s"),
         lat.get("callback.calls").map_or("?", |s| s.as_str()),
         if rt_ok { ", SCHED_FIFO" } else { ", normal priority" },
         bench_f(loop_kv, "callback_loop_control.max_us"),
@@ -1177,7 +1186,6 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     );
 
     // Latency.
-    let g = |k: &str| lat.get(k).cloned().unwrap_or_else(|| "?".into());
     let _ = writeln!(w, "\n### Latency (real-time harness `benches/latency.rs`, {} s, load {lat_load} at the start)\n", g("live.seconds"));
     let _ = writeln!(w, "Input: {}, {} Hz, {} ch, pushed with `capture_callback` in 512-frame callbacks at real-time pace by a producer thread (at SCHED_FIFO 20 as an audio thread: {}); the engine runs with `EngineConfig::default()` (as `mstag-live`). A segment's latency runs from the return of the callback that delivered its last sample to the arrival of the first update that includes it on `Engine::updates()`. {} segments measured (first 2 s left out), {} updates, {} frames dropped, {} updates skipped.\n",
         g("live.input"), g("live.rate"), g("live.channels"), if g("live.producer_realtime_priority") == "true" { "yes" } else { "not permitted, normal priority" }, g("live.segments_measured"), g("live.updates"), g("live.dropped_frames"), g("live.skipped_updates"));
@@ -1202,8 +1210,13 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
             "us",
         ),
         (
-            "control in the real-time run: a register-only spin (~60 ns warm) half-way between callbacks (µs)",
+            "control in the real-time run: a register-only spin as long as the warm-up's median callback, half-way between callbacks (every other one; µs)",
             "control_in_situ",
+            "us",
+        ),
+        (
+            "control in the real-time run: the callback's block copied into a private buffer of the ring's size (the other half-way points; µs)",
+            "control_copy_in_situ",
             "us",
         ),
         (
@@ -1244,6 +1257,19 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
         ] {
             bench_percentile_row(w, label, &lat_rt, key, "us");
         }
+    }
+    if lat.contains_key("platform.max_gap_us") {
+        let _ = writeln!(
+            w,
+            "\nThe platform's own stalls (`--platform-seconds`: a thread at {} spins reading the clock for {} s, in 200 ms bursts; a gap is time it did not run): over 20 µs {} per second, over 50 µs {} per second ({} of them charged to the thread as CPU time, so invisible to the guest's scheduler), over 100 µs {} per second; longest {} µs.",
+            if g("platform.realtime_priority") == "true" { "SCHED_FIFO 20" } else { "normal priority" },
+            g("platform.seconds"),
+            g("platform.gaps_over_20us_per_s"),
+            g("platform.gaps_over_50us_per_s"),
+            g("platform.gaps_over_50us_charged_as_cpu_per_s"),
+            g("platform.gaps_over_100us_per_s"),
+            g("platform.max_gap_us"),
+        );
     }
     if !sweep.is_empty() {
         let _ = writeln!(w, "\nHow the inference thread waits for audio (`EngineConfig::wake`; the default sleeps until ~2 ms before the next segment can complete, then looks every {} ms) against its CPU and the latency (same harness; the sweep runs {} s each):\n", bench_f(&lat, "live.poll_ms"), o.sweep_s);
