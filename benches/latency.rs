@@ -204,6 +204,49 @@ fn input_audio(a: &Args) -> (Audio, String) {
     (all, desc)
 }
 
+/// For every segment, in order, the input frames it depends on: the count of input frames up
+/// to and including the last audio sample its last mel frame reads. Found with a pipeline at
+/// the models' rate (no resampler: exact), whose sample counts are converted to the input
+/// rate. The latency measured from the callback that pushed that frame includes what the
+/// resampler holds back (its chunking and its filter delay), as a listener would see it.
+fn segment_audio_ends(audio: &Audio, seconds: f64) -> Vec<u64> {
+    let set = load_models();
+    let sr = set.manifest.sample_rate;
+    let mut p = mstag::engine::FeaturePipeline::new(
+        &set.manifest,
+        set.scales,
+        sr,
+        1,
+        mstag::engine::PipelineConfig::default(),
+    )
+    .expect("pipeline");
+    // Not silent (the silence gate must not matter), and the same numbers every run.
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut noise = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+            })
+            .collect()
+    };
+    let model_total = (seconds * sr as f64).ceil() as u64;
+    let mut pushed = 0u64;
+    let mut ends = Vec::new();
+    while pushed < model_total {
+        let n = p.input_frames_until_next_segment().max(1);
+        let before = p.segments();
+        p.push(&noise(n as usize)).expect("push");
+        pushed += n;
+        for _ in before..p.segments() {
+            ends.push((pushed as f64 * audio.rate as f64 / sr as f64).ceil() as u64);
+        }
+    }
+    ends
+}
+
 /// The cumulative segment count after each callback-sized block, from the same pipeline the
 /// engine runs (segment boundaries depend only on the sample count, not on how it is cut).
 fn segment_schedule(audio: &Audio, blocks: usize) -> Vec<u64> {
@@ -251,6 +294,7 @@ fn live_run(a: &Args, rep: &mut Report) {
         a.seconds
     );
     let cum = segment_schedule(&audio, blocks);
+    let audio_ends = segment_audio_ends(&audio, a.seconds);
 
     // The same ring size as mstag-live's default (--ring 4).
     let (mut prod, cons) = ring(audio.channels, 4 * rate as usize);
@@ -354,7 +398,14 @@ fn live_run(a: &Args, rep: &mut Report) {
                     late[k] = t0.saturating_duration_since(due).as_nanos() as u64;
                 }
                 let ctl_s = ctl_iters as f64 * spin_s;
-                (pushed_at, took, late, ctl, ctl_s, prod.stats().dropped_frames())
+                (
+                    pushed_at,
+                    took,
+                    late,
+                    ctl,
+                    ctl_s,
+                    prod.stats().dropped_frames(),
+                )
             })
             .expect("producer thread")
     };
@@ -402,7 +453,11 @@ fn live_run(a: &Args, rep: &mut Report) {
     let (skipped, publish_latency) = (summary.skipped_updates, summary.publish_latency_s);
 
     // Per segment: the callback that delivered its last sample, and the first update with it.
+    // `lat` runs from the callback that pushed the segment's last audio sample (what a
+    // listener waits); `lat_released` from the callback after which the pipeline could
+    // complete it (the resampler's chunking and delay left out).
     let mut lat = Vec::new();
+    let mut lat_released = Vec::new();
     let mut u = 0usize;
     let mut k = 0usize;
     let total_segments = *cum.last().unwrap_or(&0);
@@ -423,7 +478,15 @@ fn live_run(a: &Args, rep: &mut Report) {
         if t_last_sample < WARM_UP_S {
             continue;
         }
-        let l = (arrivals[u].0 as f64 - pushed_at[k] as f64) * 1e-9;
+        let released = (arrivals[u].0 as f64 - pushed_at[k] as f64) * 1e-9;
+        lat_released.push(released);
+        let k_audio = audio_ends
+            .get(s as usize - 1)
+            .map_or(k, |&end| {
+                (end.div_ceil(CALLBACK_FRAMES as u64) as usize).saturating_sub(1)
+            })
+            .min(k);
+        let l = (arrivals[u].0 as f64 - pushed_at[k_audio] as f64) * 1e-9;
         if l > OUTLIER_S {
             // Was the producer thread (which only sleeps and copies) also held up in that
             // interval? Then the whole machine stalled, not the engine.
@@ -456,6 +519,7 @@ fn live_run(a: &Args, rep: &mut Report) {
     rep.set("live.dropped_frames", dropped);
     rep.set("live.skipped_updates", skipped);
     summary_into(rep, "latency_push_to_update", lat, 1e3, "ms");
+    summary_into(rep, "latency_released_to_update", lat_released, 1e3, "ms");
     summary_into(
         rep,
         "latency_engine_pop_to_publish",
@@ -471,10 +535,28 @@ fn live_run(a: &Args, rep: &mut Report) {
             .map(|k| v[k] as f64 * 1e-9)
             .collect()
     };
-    summary_into(rep, "callback_in_situ_f32", after_warm_up(&took, None), 1e6, "us");
+    summary_into(
+        rep,
+        "callback_in_situ_f32",
+        after_warm_up(&took, None),
+        1e6,
+        "us",
+    );
     rep.set("control_in_situ.spin_us", fmt(ctl_s * 1e6));
-    summary_into(rep, "control_in_situ", after_warm_up(&ctl, Some(0)), 1e6, "us");
-    summary_into(rep, "control_copy_in_situ", after_warm_up(&ctl, Some(1)), 1e6, "us");
+    summary_into(
+        rep,
+        "control_in_situ",
+        after_warm_up(&ctl, Some(0)),
+        1e6,
+        "us",
+    );
+    summary_into(
+        rep,
+        "control_copy_in_situ",
+        after_warm_up(&ctl, Some(1)),
+        1e6,
+        "us",
+    );
 }
 
 fn summary_into(rep: &mut Report, key: &str, v: Vec<f64>, scale: f64, unit: &str) {

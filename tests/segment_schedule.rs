@@ -74,12 +74,16 @@ fn through_the_resampler_the_estimate_is_never_late_and_at_most_a_chunk_short() 
     for (rate, ch) in [(48_000, 2), (44_100, 1), (8_000, 1), (96_000, 6)] {
         let short = walk(rate, ch, 30);
         assert!(
-            short.iter().all(|&s| s <= 1024),
+            short
+                .iter()
+                .all(|&s| s <= mstag::dsp::resample::chunk_frames(rate) as u64),
             "{rate} Hz: estimates short by {short:?}"
         );
-        // Nearly always exact: the allowance only matters at a chunk boundary.
+        // Mostly exact: the estimate allows for rubato's ±1 output sample per chunk, which
+        // only matters when the awaited sample is among a chunk's first two outputs (~1 in
+        // 11 chunks at 48 kHz → 22.05 kHz); then it is one chunk (~1 ms) early.
         let exact = short.iter().filter(|&&s| s == 0).count();
-        assert!(exact * 10 >= short.len() * 9, "{rate} Hz: {short:?}");
+        assert!(exact * 4 >= short.len() * 3, "{rate} Hz: {short:?}");
     }
 }
 

@@ -175,7 +175,8 @@ impl FeaturePipeline {
 
     /// Input frames (at the input rate) still to push before the next segment of any scale
     /// can complete: through the resampler's chunking and the mel framing. It never exceeds
-    /// the exact number (it may fall short by up to one resampler chunk, 1024 frames), so
+    /// the exact number (it may fall short by up to one resampler chunk,
+    /// [`crate::dsp::resample::chunk_frames`]), so
     /// the live engine can sleep until then without adding latency. 0 after [`Self::finish`].
     pub fn input_frames_until_next_segment(&self) -> u64 {
         if self.finished {

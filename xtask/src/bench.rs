@@ -1187,7 +1187,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
 
     // Latency.
     let _ = writeln!(w, "\n### Latency (real-time harness `benches/latency.rs`, {} s, load {lat_load} at the start)\n", g("live.seconds"));
-    let _ = writeln!(w, "Input: {}, {} Hz, {} ch, pushed with `capture_callback` in 512-frame callbacks at real-time pace by a producer thread (at SCHED_FIFO 20 as an audio thread: {}); the engine runs with `EngineConfig::default()` (as `mstag-live`). A segment's latency runs from the return of the callback that delivered its last sample to the arrival of the first update that includes it on `Engine::updates()`. {} segments measured (first 2 s left out), {} updates, {} frames dropped, {} updates skipped.\n",
+    let _ = writeln!(w, "Input: {}, {} Hz, {} ch, pushed with `capture_callback` in 512-frame callbacks at real-time pace by a producer thread (at SCHED_FIFO 20 as an audio thread: {}); the engine runs with `EngineConfig::default()` (as `mstag-live`). A segment's latency runs from the return of the callback that pushed the last audio sample its last mel frame reads (found by a pipeline at the models' rate, without a resampler) to the arrival of the first update that includes it on `Engine::updates()`: what the resampler holds back (its ~1 ms chunks and 1.3 ms filter delay, so about one segment in ten waits for the next callback) is included. The second row starts instead at the callback after which the pipeline could complete the segment. {} segments measured (first 2 s left out), {} updates, {} frames dropped, {} updates skipped.\n",
         g("live.input"), g("live.rate"), g("live.channels"), if g("live.producer_realtime_priority") == "true" { "yes" } else { "not permitted, normal priority" }, g("live.segments_measured"), g("live.updates"), g("live.dropped_frames"), g("live.skipped_updates"));
     let _ = writeln!(
         w,
@@ -1195,8 +1195,13 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     );
     for (label, key, unit) in [
         (
-            "last sample pushed → update received (ms)",
+            "last audio sample pushed → update received (ms)",
             "latency_push_to_update",
+            "ms",
+        ),
+        (
+            "segment released by the resampler → update received (ms)",
+            "latency_released_to_update",
             "ms",
         ),
         (
