@@ -200,7 +200,11 @@ fn onnxruntime_telemetry_stays_off_unless_the_user_turns_it_on() {
             cmd.env("ORT_DISABLE_TELEMETRY", v);
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         home.join(".cache/Microsoft").exists()
     };
     let dir = common::TempDir::new("cli-telemetry");
