@@ -1266,7 +1266,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     if lat.contains_key("platform.max_gap_us") {
         let _ = writeln!(
             w,
-            "\nThe platform's own stalls (`--platform-seconds`: a thread at {} spins reading the clock for {} s, in 200 ms bursts; a gap is time it did not run): over 20 µs {} per second, over 50 µs {} per second ({} of them charged to the thread as CPU time, so invisible to the guest's scheduler), over 100 µs {} per second; longest {} µs.",
+            "\nThe platform's own stalls (`--platform-seconds`: a thread at {} spins reading the clock for {} s, in 200 ms bursts; a gap is time it did not run): over 20 µs {} per second, over 50 µs {} per second ({} of them charged to the thread as CPU time: interrupt handling or the hypervisor, not another thread), over 100 µs {} per second; longest {} µs.",
             if g("platform.realtime_priority") == "true" { "SCHED_FIFO 20" } else { "normal priority" },
             g("platform.seconds"),
             g("platform.gaps_over_20us_per_s"),
