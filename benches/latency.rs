@@ -750,12 +750,12 @@ fn flops(rep: &mut Report) {
         3.0 * cls * updates_per_s,
     );
     // Front end (estimates, in MACs = flops / 2): real FFT ≈ 2.5·N·log2 N flops per frame,
-    // mel ≈ 2 weights per bin; rubato's sinc resampler with linear interpolation between
-    // two sinc tables: 2 × sinc_len(128) MACs per output sample.
+    // mel ≈ 2 weights per bin; rubato's sinc resampler, the nearest of its precomputed
+    // phases: sinc_len (128) MACs per output sample.
     let fft = 2.5 * n_fft * n_fft.log2() * frames_per_s / 2.0;
     let melw = 2.0 * (n_fft / 2.0 + 1.0) * frames_per_s;
     rep.set("flops.mel_macs_per_s_audio_est", fft + melw);
-    rep.set("flops.resampler_macs_per_s_audio_est", 2.0 * 128.0 * sr);
+    rep.set("flops.resampler_macs_per_s_audio_est", 128.0 * sr);
 }
 
 /// Single-thread f32 matrix multiply in plain Rust (i-k-j loops, auto-vectorised for the

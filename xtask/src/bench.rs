@@ -1364,7 +1364,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
         "| log-mel (FFT 1024 + filterbank, estimate) | | 43.07 frames | {:.2} |",
         2.0 * mel / 1e6
     );
-    let _ = writeln!(w, "| resampler 48 kHz → 22.05 kHz (rubato sinc 128, linear: 2 × 128 MACs per output sample, estimate) | | | {:.2} |\n", 2.0 * res / 1e6);
+    let _ = writeln!(w, "| resampler 48 kHz → 22.05 kHz (rubato sinc 128, nearest of 512 phases: 128 MACs per output sample, estimate) | | | {:.2} |\n", 2.0 * res / 1e6);
     let _ = writeln!(w, "Measured single-core multiply rate: numpy {} float32 matmul (`taskset -c 0`, one BLAS thread) {np1024:.1} GFLOP/s at 1024², {np256:.1} GFLOP/s at 256² (the better one, **{np1:.1} GFLOP/s**, is the rate used below); a plain Rust i-k-j loop (baseline x86-64 target, SSE2) {rust:.1} GFLOP/s.\n",
         mm.as_ref().and_then(|k| k.get("blas").cloned()).unwrap_or_else(|| "(not measured: no venv)".into()));
     let cnn_time = stage("model/cnn_s18/segment_batch1")
