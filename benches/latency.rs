@@ -24,10 +24,11 @@
 //! `--poll-ms MS` (the engine's poll interval; default `EngineConfig::default()`'s),
 //! `--wake poll|scheduled` (look every poll, or sleep until a segment is nearly due; default
 //! `EngineConfig::default()`'s),
-//! `--callback-calls N` (default 200000), `--platform-seconds S` (default 0: skipped), `--rt` (time those callbacks at real-time priority,
-//! SCHED_FIFO via `chrt`, as an audio thread runs), `--rt-producer` (the same for the
-//! real-time run's producer thread), `--flops`, `--out FILE` (results as
-//! `key=value` lines, for `cargo xtask bench`). Prints the same lines either way.
+//! `--callback-calls N` (default 200000), `--platform-seconds S` (default 0: skipped),
+//! `--rt` (time those callbacks at real-time priority, SCHED_FIFO via `chrt`, as an audio
+//! thread runs), `--rt-producer` (the same for the real-time run's producer thread),
+//! `--flops`, `--out FILE` (results as `key=value` lines, for `cargo xtask bench`). Prints
+//! the same lines either way.
 
 mod common;
 
@@ -793,7 +794,7 @@ fn rust_matmul(rep: &mut Report) {
 
 /// Spins reading the clock at the audio thread's priority and records every gap over 10 µs:
 /// the moments the machine did not run this thread (interrupts, the hypervisor; at SCHED_FIFO
-/// no other thread of the guest can take the CPU). Runs in 200 ms bursts with 20 ms rests, so
+/// no ordinary thread of the guest can take the CPU). Runs in 200 ms bursts with 20 ms rests, so
 /// the kernel's real-time throttling (a 50 ms stop each second) never triggers.
 fn platform_stalls(seconds: f64, rep: &mut Report) {
     let probe = std::thread::Builder::new()
@@ -835,7 +836,8 @@ fn platform_stalls(seconds: f64, rep: &mut Report) {
             fmt(over.len() as f64 / seconds),
         );
         // Gaps the kernel counted as this thread running (≥ 90% of the gap as its CPU time):
-        // the guest did not see them, so they are the hypervisor's or the hardware's.
+        // no other thread ran, so interrupt handling (charged to the thread where the kernel
+        // has no IRQ time accounting, as here) or the hypervisor.
         rep.set(
             &format!("platform.gaps_over_{over_us}us_charged_as_cpu_per_s"),
             fmt(charged as f64 / seconds),
