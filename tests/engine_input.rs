@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use mstag::engine::{Delivery, Engine, EngineConfig, EngineHooks, InputFormat};
+use mstag::engine::{Delivery, Engine, EngineConfig, EngineHooks, EngineSummary, InputFormat};
 use mstag::stream::ring;
 
 /// `seconds` of a broadband test signal at `rate` with `channels` channels.
@@ -67,6 +67,21 @@ fn drained(stats: &mstag::stream::RingStats, seen: &Seen, want_frames: u64) {
     }
 }
 
+/// The tap saw exactly `want` — (rate, channels, frames), in order — and the session's time
+/// line is `seconds` long.
+fn assert_run(seen: &Seen, want: &[(u32, usize, usize)], summary: &EngineSummary, seconds: f64) {
+    let want: Vec<_> = want
+        .iter()
+        .map(|&(rate, channels, frames)| (InputFormat { rate, channels }, frames))
+        .collect();
+    assert_eq!(*seen.lock().unwrap(), want);
+    assert!(
+        (summary.seconds - seconds).abs() < 1e-9,
+        "{} s",
+        summary.seconds
+    );
+}
+
 #[test]
 fn a_reopened_device_in_another_format_continues_the_session() {
     let (mut p1, c1) = ring(2, 48_000 * 10);
@@ -84,13 +99,11 @@ fn a_reopened_device_in_another_format_continues_the_session() {
     drop(p2);
     let summary = engine.join().unwrap();
 
-    let seen = seen.lock().unwrap().clone();
-    let f = |rate, channels| InputFormat { rate, channels };
-    assert_eq!(seen, [(f(48_000, 2), 144_000), (f(44_100, 1), 88_200)]);
-    assert!(
-        (summary.seconds - 5.0).abs() < 1e-9,
-        "{} s",
-        summary.seconds
+    assert_run(
+        &seen,
+        &[(48_000, 2, 144_000), (44_100, 1, 88_200)],
+        &summary,
+        5.0,
     );
     assert_eq!(summary.dropped_frames, 0);
     let scores = summary.final_scores.expect("scores");
@@ -109,12 +122,10 @@ fn a_new_host_rate_keeps_the_time_line() {
     assert_eq!(p.push_interleaved(&signal(96_000, 2, 1.5)), 144_000);
     drop(p);
     let summary = engine.join().unwrap();
-    let seen = seen.lock().unwrap().clone();
-    let f = |rate, channels| InputFormat { rate, channels };
-    assert_eq!(seen, [(f(48_000, 2), 96_000), (f(96_000, 2), 144_000)]);
-    assert!(
-        (summary.seconds - 3.5).abs() < 1e-9,
-        "{} s",
-        summary.seconds
+    assert_run(
+        &seen,
+        &[(48_000, 2, 96_000), (96_000, 2, 144_000)],
+        &summary,
+        3.5,
     );
 }
