@@ -17,5 +17,6 @@ pub mod model;
 pub mod offline;
 pub mod output;
 pub mod stream;
+pub mod synonyms;
 
 pub use error::{Error, Result};
