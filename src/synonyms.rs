@@ -124,7 +124,13 @@ impl SynonymGroups {
             .map(|g| {
                 g.members
                     .iter()
-                    .map(|&i| scores.get(i).copied().filter(|s| s.is_finite()).unwrap_or(0.0))
+                    .map(|&i| {
+                        scores
+                            .get(i)
+                            .copied()
+                            .filter(|s| s.is_finite())
+                            .unwrap_or(0.0)
+                    })
                     .fold(0.0f32, f32::max)
             })
             .collect()
@@ -169,7 +175,11 @@ mod tests {
         // 50 tags, 7 groups holding 21 names: 50 - 21 + 7 entries.
         assert_eq!(g.len(), 36);
         let no_vocals = g.groups().iter().find(|e| e.name == "no vocals").unwrap();
-        let names: Vec<&str> = no_vocals.members.iter().map(|&i| tags[i].as_str()).collect();
+        let names: Vec<&str> = no_vocals
+            .members
+            .iter()
+            .map(|&i| tags[i].as_str())
+            .collect();
         assert_eq!(names, ["no vocals", "no vocal", "no voice"]);
     }
 

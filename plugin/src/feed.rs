@@ -3,6 +3,7 @@
 //! Nothing here allocates, locks, logs or makes a system call: the mix-down buffer is
 //! allocated once, and the ring's producer drops (and counts) what does not fit.
 
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use mstag::stream::RingProducer;
@@ -34,7 +35,8 @@ impl AudioFeed {
 
     /// In offline rendering (a bounce, faster than real time) the host is not a real-time
     /// thread: instead of dropping what does not fit, a push then waits (sleeping, up to
-    /// [`OFFLINE_WAIT`]) for the engine to make room, so that the whole bounce is analysed.
+    /// [`OFFLINE_WAIT`]) for the engine to make room, so that the whole bounce is analysed;
+    /// the wait ends as soon as the engine pops, and each push wakes the engine.
     /// Off (drop and count) for real-time processing.
     pub fn set_wait_when_full(&mut self, wait: bool) {
         self.wait_when_full = wait;
@@ -42,13 +44,14 @@ impl AudioFeed {
 
     #[inline]
     fn push(producer: &mut RingProducer, wait: bool, frames: &[f32]) -> usize {
-        if wait && producer.vacant_frames() < frames.len() {
+        if wait {
+            // Offline: wait for room (and wake the engine) instead of dropping.
+            static NEVER: AtomicBool = AtomicBool::new(false);
             let deadline = Instant::now() + OFFLINE_WAIT;
-            while producer.vacant_frames() < frames.len() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            producer.push_waiting(frames, &NEVER, Some(deadline), OFFLINE_WAIT)
+        } else {
+            producer.push_interleaved(frames)
         }
-        producer.push_interleaved(frames)
     }
 
     /// Pushes one block of planar audio (one slice per channel, equal lengths) as its mono

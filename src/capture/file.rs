@@ -7,7 +7,8 @@
 //!   each at the moment a sound card would have finished capturing it; like a device it never
 //!   waits for the consumer, so frames that do not fit in the ring are dropped and counted.
 //! * [`Pace::Fast`] pushes as fast as the consumer takes them and never drops: when the ring
-//!   is full it sleeps about a millisecond and tries again.
+//!   is full it waits until the engine makes room ([`RingProducer::push_waiting`]), and each
+//!   push wakes the engine.
 //!
 //! When the thread ends (all pushed, stopped, or failed) it drops the ring's producer, so
 //! [`RingConsumer::producer_alive`] turns false once the last frame is in the ring.
@@ -25,8 +26,9 @@ use crate::stream::{ring, RingConsumer, RingProducer};
 /// Frames per push in [`Pace::RealTime`] (about 11.6 ms at 44.1 kHz, a typical device period).
 pub const REALTIME_BLOCK_FRAMES: usize = 512;
 
-/// How long [`Pace::Fast`] sleeps when the ring is full.
-const FULL_RING_BACKOFF: Duration = Duration::from_millis(1);
+/// How often [`Pace::Fast`] looks at its stop flag while it waits for room (the wait itself
+/// ends as soon as the engine makes room).
+const STOP_POLL: Duration = Duration::from_millis(20);
 
 /// How a [`FilePlayer`] feeds its ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,18 +233,10 @@ fn play_fast(file: &mut AudioFile, producer: &mut RingProducer, stop: &AtomicBoo
         if frames == 0 {
             return Ok(());
         }
-        let mut done = 0;
-        while done < frames {
-            let room = producer.vacant_frames().min(frames - done);
-            if room == 0 {
-                if stop.load(Ordering::Acquire) {
-                    return Ok(());
-                }
-                std::thread::sleep(FULL_RING_BACKOFF);
-                continue;
-            }
-            producer.push_interleaved(&packet[done * channels..(done + room) * channels]);
-            done += room;
+        // Waits for room (waking the engine as it pushes): nothing is dropped unless stopped.
+        let pushed = producer.push_waiting(&packet[..frames * channels], stop, None, STOP_POLL);
+        if pushed < frames {
+            return Ok(());
         }
     }
 }

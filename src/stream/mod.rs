@@ -4,9 +4,31 @@
 //! The producer half is all an audio thread owns. Its push methods never allocate, lock,
 //! block or make a system call: when the ring is full the frames that do not fit are
 //! dropped and counted, so a slow consumer can never make the audio side wait.
+//!
+//! A producer that is *not* a real-time thread (a file played as fast as the engine takes it,
+//! a plugin host rendering offline) may instead wait for room
+//! ([`RingProducer::push_waiting`]); it then also wakes the consumer when it pushes. The
+//! consumer waits for input with [`RingConsumer::wait_for_input`]. Both waits go through a
+//! [`bell::Bell`] each, whose protocol cannot lose a wake-up (model-checked with loom in
+//! `tests/loom_bell.rs`), so the two sides can never both sleep while the other waits.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub mod bell;
+
+/// The primitives [`bell`] is written against (loom's in its model-checked test).
+mod sync {
+    pub use std::sync::Mutex;
+    pub use std::thread::{park_timeout, Thread};
+    pub fn thread_current() -> Thread {
+        std::thread::current()
+    }
+}
+
+use bell::Bell;
 
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
@@ -16,6 +38,13 @@ use ringbuf::{HeapCons, HeapProd, HeapRb};
 pub struct RingStats {
     dropped_frames: AtomicU64,
     pushed_frames: AtomicU64,
+}
+
+/// The two doorbells of a ring: the consumer waits on `input`, a waiting producer on `room`.
+#[derive(Debug, Default)]
+struct Bells {
+    input: Bell,
+    room: Bell,
 }
 
 impl RingStats {
@@ -31,9 +60,11 @@ impl RingStats {
 
 /// Audio-thread side of the ring. Only whole frames are pushed, so channels never slip.
 pub struct RingProducer {
-    prod: HeapProd<f32>,
+    /// Dropped by hand in `Drop`, before the consumer is woken to see it gone.
+    prod: ManuallyDrop<HeapProd<f32>>,
     channels: usize,
     stats: Arc<RingStats>,
+    bells: Arc<Bells>,
 }
 
 /// Inference-thread side of the ring.
@@ -41,6 +72,7 @@ pub struct RingConsumer {
     cons: HeapCons<f32>,
     channels: usize,
     stats: Arc<RingStats>,
+    bells: Arc<Bells>,
 }
 
 /// Makes a ring holding `capacity_frames` frames of `channels` interleaved samples.
@@ -67,16 +99,19 @@ pub fn ring(channels: usize, capacity_frames: usize) -> (RingProducer, RingConsu
     rb.clear();
     let (prod, cons) = rb.split();
     let stats = Arc::new(RingStats::default());
+    let bells = Arc::new(Bells::default());
     (
         RingProducer {
-            prod,
+            prod: ManuallyDrop::new(prod),
             channels,
             stats: stats.clone(),
+            bells: bells.clone(),
         },
         RingConsumer {
             cons,
             channels,
             stats,
+            bells,
         },
     )
 }
@@ -135,6 +170,51 @@ impl RingProducer {
         self.account(frames, fit)
     }
 
+    /// Pushes every whole frame of `samples`, waiting for room whenever the ring is full, and
+    /// wakes the consumer after each push. For producers that may wait (a file played as fast
+    /// as the engine takes it, a host rendering offline); **never on a real-time thread**.
+    /// Gives up (returning the frames pushed so far, the rest counted as dropped) when `stop`
+    /// is set or at `deadline`; both are checked at least every `poll` while waiting. The
+    /// wait itself cannot miss the consumer making room ([`bell`]).
+    pub fn push_waiting(
+        &mut self,
+        samples: &[f32],
+        stop: &AtomicBool,
+        deadline: Option<Instant>,
+        poll: Duration,
+    ) -> usize {
+        let ch = self.channels;
+        let frames = samples.len() / ch;
+        let mut done = 0;
+        while done < frames {
+            let room = self.vacant_frames().min(frames - done);
+            if room > 0 {
+                self.prod
+                    .push_slice(&samples[done * ch..(done + room) * ch]);
+                self.stats
+                    .pushed_frames
+                    .fetch_add(room as u64, Ordering::Relaxed);
+                done += room;
+                self.bells.input.ring();
+                continue;
+            }
+            let now = Instant::now();
+            if stop.load(Ordering::Acquire) || deadline.is_some_and(|d| now >= d) {
+                break;
+            }
+            let wait = deadline.map_or(poll, |d| poll.min(d - now));
+            self.bells
+                .room
+                .wait_while(|| self.prod.vacant_len() < ch, wait);
+        }
+        if frames > done {
+            self.stats
+                .dropped_frames
+                .fetch_add((frames - done) as u64, Ordering::Relaxed);
+        }
+        done
+    }
+
     #[inline]
     fn account(&self, offered: usize, pushed: usize) -> usize {
         if pushed > 0 {
@@ -161,10 +241,28 @@ impl RingConsumer {
     }
 
     /// Pops up to `out.len()` samples, whole frames only; returns the number of samples.
+    /// Wakes a producer waiting for room ([`RingProducer::push_waiting`]).
     pub fn pop_frames(&mut self, out: &mut [f32]) -> usize {
         let avail = self.cons.occupied_len() / self.channels * self.channels;
         let want = (out.len() / self.channels * self.channels).min(avail);
-        self.cons.pop_slice(&mut out[..want])
+        let n = self.cons.pop_slice(&mut out[..want]);
+        if n > 0 {
+            self.bells.room.ring();
+        }
+        n
+    }
+
+    /// Sleeps until a whole frame is in the ring, the producer is gone, the thread is
+    /// unparked, or `timeout` passes. A producer that pushes with
+    /// [`RingProducer::push_waiting`] (or drops its half) wakes it at once; a real-time
+    /// producer never does (it must not make system calls), so then it is a plain timed
+    /// sleep. Returns at once if there is input already.
+    pub fn wait_for_input(&self, timeout: Duration) {
+        let ch = self.channels;
+        self.bells.input.wait_while(
+            || self.cons.occupied_len() < ch && self.cons.write_is_held(),
+            timeout,
+        );
     }
 
     /// Samples waiting in the ring.
@@ -175,6 +273,15 @@ impl RingConsumer {
     /// Whether the producer half still exists.
     pub fn producer_alive(&self) -> bool {
         self.cons.write_is_held()
+    }
+}
+
+impl Drop for RingProducer {
+    fn drop(&mut self) {
+        // SAFETY: `prod` is not used again: this is the producer's last use.
+        unsafe { ManuallyDrop::drop(&mut self.prod) };
+        // The consumer may be waiting for input: it must see the producer gone.
+        self.bells.input.ring();
     }
 }
 
