@@ -95,16 +95,12 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
     if !ready {
         return Err(Error::Decode {
             path: path.to_path_buf(),
-            reason: if pipeline.segments() > 0 && pipeline.silent_segments() == pipeline.segments()
-            {
-                "the audio is digital silence from start to end: nothing to tag".into()
-            } else {
-                format!(
-                    "too short to tag: {:.2} s of audio; at least {:.2} s are needed",
-                    pipeline.time_s(),
-                    min_duration_s(&manifest)
-                )
-            },
+            reason: no_scores_reason(
+                pipeline.time_s(),
+                pipeline.segments(),
+                pipeline.silent_segments(),
+                &manifest,
+            ),
         });
     }
     let tags = FileTags {
@@ -120,6 +116,19 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
         classifier: tagger.into_classifier(),
     };
     Ok((tags, models))
+}
+
+/// Why input of `seconds` that made `segments` segments (`silent` of them digital silence)
+/// has no scores: the one message `mstag tag` and `mstag-live` give (both then exit with 1).
+pub fn no_scores_reason(seconds: f64, segments: u64, silent: u64, manifest: &Manifest) -> String {
+    if segments > 0 && silent == segments {
+        "the audio is digital silence from start to end: nothing to tag".into()
+    } else {
+        format!(
+            "too short to tag: {seconds:.2} s of audio; at least {:.2} s are needed",
+            min_duration_s(manifest)
+        )
+    }
 }
 
 /// Shortest input that yields a score: the longest segment.

@@ -38,6 +38,35 @@ pub enum Wake {
     Scheduled { early: Duration },
 }
 
+/// The smallest ring, in seconds of input at `input_rate` Hz, between a producer that
+/// pushes `callback_frames` at a time and an engine with `cfg`: one callback, the engine's
+/// pop block, and, for a real-time producer (which drops what does not fit and never wakes
+/// the engine), the longest scheduled sleep of the engine. A producer that waits for room
+/// ([`crate::stream::RingProducer::push_waiting`]) wakes the engine, so it needs no more than
+/// the block and the callback.
+///
+/// # Examples
+/// ```
+/// use mstag::engine::{min_ring_seconds, EngineConfig};
+/// let rt = min_ring_seconds(44_100, 512, &EngineConfig::default(), true);
+/// let fast = min_ring_seconds(44_100, 512, &EngineConfig::default(), false);
+/// assert!(rt > 0.25 && fast < 0.05);
+/// ```
+pub fn min_ring_seconds(
+    input_rate: u32,
+    callback_frames: usize,
+    cfg: &EngineConfig,
+    real_time: bool,
+) -> f64 {
+    let frames = (callback_frames + cfg.block_frames.max(64)) as f64;
+    let sleep = match (real_time, cfg.wake) {
+        (true, Wake::Scheduled { .. }) => SCHEDULED_SLEEP_MAX.max(IDLE_POLL_MAX),
+        (true, Wake::Poll) => cfg.poll,
+        (false, _) => Duration::ZERO,
+    };
+    frames / f64::from(input_rate.max(1)) + sleep.as_secs_f64()
+}
+
 /// Without input for this long, a [`Wake::Scheduled`] engine backs off its polling.
 pub const IDLE_AFTER: Duration = Duration::from_millis(100);
 /// The longest sleep between looks at an idle ring, and the longest scheduled sleep.
@@ -53,6 +82,10 @@ pub struct EngineConfig {
     pub wake: Wake,
     /// Samples popped from the ring per pipeline push.
     pub block_frames: usize,
+    /// Analyse at most this many seconds of input, then end as at the end of input (the
+    /// final scores are published and the thread ends); `None` for no limit. Exact to the
+    /// frame whatever the pace of the input (`mstag-live --duration`).
+    pub max_input_s: Option<f64>,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +100,7 @@ impl Default for EngineConfig {
                 early: Duration::from_millis(2),
             },
             block_frames: 1024,
+            max_input_s: None,
         }
     }
 }
@@ -364,115 +398,175 @@ pub struct InputFormat {
     pub channels: usize,
 }
 
+/// What the worker keeps across blocks while it runs.
+struct RunState {
+    buf: Vec<f32>,
+    scores: Scores,
+    skipped: u64,
+    latency: Vec<f64>,
+    published_any: bool,
+}
+
 impl Worker {
     fn run(mut self) -> Result<EngineSummary> {
-        let mut buf = vec![0.0f32; self.cfg.block_frames.max(64) * self.ring.channels()];
-        let mut scores = Scores::default();
-        let mut skipped = 0u64;
-        let mut latency = Vec::with_capacity(1 << 16);
-        let mut published_any = false;
+        let mut st = RunState {
+            buf: vec![0.0f32; self.cfg.block_frames.max(64) * self.ring.channels()],
+            scores: Scores::default(),
+            skipped: 0,
+            latency: Vec::with_capacity(1 << 16),
+            published_any: false,
+        };
         let mut waits = WaitPlan::new(self.cfg);
         loop {
             if self.reset.swap(false, Ordering::AcqRel) {
                 self.pipeline.reset_aggregates();
             }
+            let mut limit_reached = false;
             while let Ok(control) = self.control.try_recv() {
-                let (rate, new_ring, reply) = match control {
-                    Control::SetInputRate(rate, reply) => (rate, None, reply),
-                    Control::ReplaceInput(ring, rate, reply) => (rate, Some(ring), reply),
-                };
-                // Everything still in the ring was recorded at the old rate.
-                loop {
-                    let n = self.ring.pop_frames(&mut buf);
-                    if n == 0 {
-                        break;
+                limit_reached |= self.handle_control(control, &mut st, &mut waits)?;
+            }
+            if !limit_reached {
+                let n = self.ring.pop_frames(&mut st.buf);
+                if n > 0 {
+                    waits.popped((n / self.ring.channels()) as u64);
+                    if !self.analyse(n, &mut st)? {
+                        continue;
                     }
-                    self.tap(&buf[..n]);
-                    if self.pipeline.push(&buf[..n])? > 0 && self.score(&mut scores)? {
-                        if !self.publish(&scores) {
-                            skipped += 1;
-                        }
-                        published_any = true;
-                    }
-                }
-                let switched = self.pipeline.set_input_rate(rate).and_then(|made| {
-                    if let Some(ring) = new_ring {
-                        self.pipeline.set_channels(ring.channels())?;
-                        self.dropped_before += self.ring.stats().dropped_frames();
-                        self.ring = ring;
-                        buf.resize(self.cfg.block_frames.max(64) * self.ring.channels(), 0.0);
-                        waits = WaitPlan::new(self.cfg);
-                    }
-                    Ok(made)
-                });
-                match switched {
-                    Ok(made) => {
-                        if made > 0 && self.score(&mut scores)? {
-                            if !self.publish(&scores) {
-                                skipped += 1;
-                            }
-                            published_any = true;
-                        }
-                        let _ = reply.send(Ok(()));
-                    }
-                    // A refused rate is checked before anything changes: carry on at the old one.
-                    Err(Error::InvalidSetting { reason, .. }) => {
-                        let _ = reply.send(Err(reason));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e.to_string()));
-                        return Err(e);
-                    }
+                    limit_reached = true;
                 }
             }
-            let n = self.ring.pop_frames(&mut buf);
-            if n > 0 {
-                let popped = Instant::now();
-                waits.popped((n / self.ring.channels()) as u64);
-                self.tap(&buf[..n]);
-                let made = self.pipeline.push(&buf[..n])?;
-                if made > 0 {
-                    self.segments
-                        .store(self.pipeline.segments(), Ordering::Relaxed);
-                    if self.score(&mut scores)? {
-                        if !self.publish(&scores) {
-                            skipped += 1;
-                        }
-                        published_any = true;
-                        if latency.len() < latency.capacity() {
-                            latency.push(popped.elapsed().as_secs_f64());
-                        }
-                    }
-                }
-                continue;
-            }
-            if self.stop.load(Ordering::Acquire) {
+            if !limit_reached && self.stop.load(Ordering::Acquire) {
                 break;
             }
-            if !self.ring.producer_alive() && self.ring.occupied_samples() < self.ring.channels() {
-                // End of input: flush and publish the final session scores.
+            let input_ended =
+                !self.ring.producer_alive() && self.ring.occupied_samples() < self.ring.channels();
+            if limit_reached || input_ended {
+                // End of input (or of `max_input_s`): flush and publish the final scores.
                 self.pipeline.finish()?;
                 self.segments
                     .store(self.pipeline.segments(), Ordering::Relaxed);
-                if self.score(&mut scores)? || published_any {
-                    self.publish(&scores);
+                if self.score(&mut st.scores)? || st.published_any {
+                    self.publish(&st.scores);
                 }
                 break;
             }
             let sleep = waits.next_sleep(&self.pipeline);
-            std::thread::park_timeout(sleep);
+            // Woken early by a producer that may wait (it pushed, or left), or by a request.
+            self.ring.wait_for_input(sleep);
         }
-        let final_scores = (scores.seq > 0).then_some(scores);
+        let final_scores = (st.scores.seq > 0).then_some(st.scores);
         Ok(EngineSummary {
             final_scores,
             seconds: self.pipeline.time_s(),
             segments: self.pipeline.segments(),
             silent_segments: self.pipeline.silent_segments(),
             dropped_frames: self.dropped_before + self.ring.stats().dropped_frames(),
-            skipped_updates: skipped,
+            skipped_updates: st.skipped,
             non_finite_samples: self.pipeline.non_finite_samples(),
-            publish_latency_s: latency,
+            publish_latency_s: st.latency,
         })
+    }
+
+    /// Input frames still to analyse before [`EngineConfig::max_input_s`] (`None`: no limit).
+    fn frames_left(&self) -> Option<u64> {
+        self.cfg.max_input_s.map(|limit| {
+            let left_s = (limit - self.pipeline.time_s()).max(0.0);
+            (left_s * f64::from(self.pipeline.input_rate())).round() as u64
+        })
+    }
+
+    /// Analyses the first `n` samples of `st.buf` (cut at [`EngineConfig::max_input_s`]):
+    /// tap, pipeline, and a published update when a segment completed. Returns whether the
+    /// limit is reached (the rest of the block is not analysed).
+    fn analyse(&mut self, n: usize, st: &mut RunState) -> Result<bool> {
+        let ch = self.ring.channels();
+        let (n, limit_reached) = match self.frames_left() {
+            Some(left) if (n / ch) as u64 >= left => (left as usize * ch, true),
+            _ => (n, false),
+        };
+        if n == 0 {
+            return Ok(limit_reached);
+        }
+        let popped = Instant::now();
+        let block = std::mem::take(&mut st.buf);
+        self.tap(&block[..n]);
+        let made = self.pipeline.push(&block[..n]);
+        st.buf = block;
+        if made? > 0 {
+            self.segments
+                .store(self.pipeline.segments(), Ordering::Relaxed);
+            if self.score_and_publish(st)? && st.latency.len() < st.latency.capacity() {
+                st.latency.push(popped.elapsed().as_secs_f64());
+            }
+        }
+        Ok(limit_reached)
+    }
+
+    /// Scores the aggregates and publishes them if every scale has a segment; counts an
+    /// update the consumer skipped. Returns whether scores were published.
+    fn score_and_publish(&mut self, st: &mut RunState) -> Result<bool> {
+        if !self.score(&mut st.scores)? {
+            return Ok(false);
+        }
+        if !self.publish(&st.scores) {
+            st.skipped += 1;
+        }
+        st.published_any = true;
+        Ok(true)
+    }
+
+    /// Carries out a request: the old ring is drained at the old rate first. Returns whether
+    /// [`EngineConfig::max_input_s`] was reached while draining.
+    fn handle_control(
+        &mut self,
+        control: Control,
+        st: &mut RunState,
+        waits: &mut WaitPlan,
+    ) -> Result<bool> {
+        let (rate, new_ring, reply) = match control {
+            Control::SetInputRate(rate, reply) => (rate, None, reply),
+            Control::ReplaceInput(ring, rate, reply) => (rate, Some(ring), reply),
+        };
+        // Everything still in the ring was recorded at the old rate.
+        loop {
+            let n = self.ring.pop_frames(&mut st.buf);
+            if n == 0 {
+                break;
+            }
+            if self.analyse(n, st)? {
+                let _ = reply.send(Err("the engine reached its input limit".into()));
+                return Ok(true);
+            }
+        }
+        let switched = self.pipeline.set_input_rate(rate).and_then(|made| {
+            if let Some(ring) = new_ring {
+                self.pipeline.set_channels(ring.channels())?;
+                self.dropped_before += self.ring.stats().dropped_frames();
+                self.ring = ring;
+                st.buf
+                    .resize(self.cfg.block_frames.max(64) * self.ring.channels(), 0.0);
+                *waits = WaitPlan::new(self.cfg);
+            }
+            Ok(made)
+        });
+        match switched {
+            Ok(made) => {
+                if made > 0 {
+                    self.score_and_publish(st)?;
+                }
+                let _ = reply.send(Ok(()));
+                Ok(false)
+            }
+            // A refused rate is checked before anything changes: carry on at the old one.
+            Err(Error::InvalidSetting { reason, .. }) => {
+                let _ = reply.send(Err(reason));
+                Ok(false)
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e.to_string()));
+                Err(e)
+            }
+        }
     }
 
     /// Shows a block of input (in the ring's current format) to the tap, if there is one.

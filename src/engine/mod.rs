@@ -5,8 +5,8 @@ pub mod pipeline;
 pub mod scores;
 
 pub use live::{
-    Delivery, Engine, EngineConfig, EngineHooks, EngineSummary, InputFormat, Latest, PublishHook,
-    Tap, Wake,
+    min_ring_seconds, Delivery, Engine, EngineConfig, EngineHooks, EngineSummary, InputFormat,
+    Latest, PublishHook, Tap, Wake,
 };
 pub use pipeline::{FeaturePipeline, PipelineConfig, Tagger};
 pub use scores::{Scores, View, MAX_TAGS};

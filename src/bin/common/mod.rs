@@ -286,7 +286,8 @@ fn round6(x: f32) -> f64 {
     (x as f64 * 1e6).round() / 1e6
 }
 
-pub fn json_line(tags: &[String], s: &Scores) -> String {
+/// One `mstag-live --json` line; `is_final` marks the last one (the song-level result).
+pub fn json_line(tags: &[String], s: &Scores, is_final: bool) -> String {
     let v = json!({
         "t": (s.t * 1e4).round() / 1e4,
         "session": tag_map(tags, s.view(View::Session)),
@@ -294,8 +295,50 @@ pub fn json_line(tags: &[String], s: &Scores) -> String {
         "ema": tag_map(tags, s.view(View::Ema)),
         "dropped": s.dropped,
         "silent": s.silent,
+        "final": is_final,
     });
     v.to_string()
+}
+
+/// Frames a device callback is assumed to deliver at most when `--ring` is checked (the
+/// period is only known once audio flows; ALSA's default is 512).
+const DEVICE_CALLBACK_FRAMES: usize = 2048;
+
+/// Refuses a `--ring` too small to hold one callback of the source plus what the engine
+/// needs ([`mstag::engine::min_ring_seconds`]): in real time it would drop most of the input.
+fn check_ring(args: &LiveArgs, source: &Source, cfg: &EngineConfig) -> Result<()> {
+    let (callback, real_time, what) = match source {
+        Source::Device(_) => (DEVICE_CALLBACK_FRAMES, true, "a device callback of up to"),
+        Source::File(_) if args.fast => (0, false, "with --fast, no callback:"),
+        Source::File(_) => (
+            mstag::capture::file::REALTIME_BLOCK_FRAMES,
+            true,
+            "the file player's block of",
+        ),
+    };
+    let min = mstag::engine::min_ring_seconds(source.rate(), callback, cfg, real_time);
+    if args.ring < min {
+        let callback = if callback > 0 {
+            format!("{callback} frames")
+        } else {
+            String::new()
+        };
+        bail!(
+            "--ring {}: too small for {} at {} Hz; at least {:.3} s are needed ({what} {callback}, \
+             the inference thread's {}-frame block{})",
+            args.ring,
+            source.describe(),
+            source.rate(),
+            (min * 1000.0).ceil() / 1000.0,
+            cfg.block_frames,
+            if real_time {
+                " and the longest it sleeps between segments"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
 }
 
 /// Runs the live path until the input ends, `--duration` is reached, or Ctrl-C.
@@ -303,6 +346,7 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     let osc_config = args.osc.config()?;
     let models = args.model.load(1)?;
     let tags = models.manifest.tags.clone();
+    let manifest = models.manifest.clone();
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
@@ -338,8 +382,10 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         } else {
             Delivery::Lossy
         },
+        max_input_s: args.duration,
         ..EngineConfig::default()
     };
+    check_ring(args, &source, &cfg)?;
     let channels = ring.channels();
     let (tap, recording) = match &args.record {
         Some(path) => {
@@ -374,7 +420,6 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     );
     let stdout = std::io::stdout();
     let mut last_draw = Instant::now() - Duration::from_secs(1);
-    let mut last: Option<Scores> = None;
     let mut stopping = false;
     // Audio seconds delivered by inputs that were replaced after a device loss.
     let mut seconds_before = 0.0;
@@ -384,12 +429,11 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
             Ok(s) => {
                 let mut out = stdout.lock();
                 if args.json {
-                    writeln!(out, "{}", json_line(&tags, &s))?;
+                    writeln!(out, "{}", json_line(&tags, &s, false))?;
                 } else if last_draw.elapsed() >= Duration::from_millis(100) {
                     view.draw(&mut out, &s, "")?;
                     last_draw = Instant::now();
                 }
-                last = Some(s);
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
@@ -399,7 +443,6 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         }
         let audio_s =
             seconds_before + (stats.pushed_frames() + stats.dropped_frames()) as f64 / rate as f64;
-        let done_duration = args.duration.is_some_and(|d| audio_s >= d);
         if let Some(Source::Device(d)) = &source {
             if watch.lost(d, &stats) && watch.due() {
                 // Keep the old stream (and its ring producer) until a new one is ready, so the
@@ -428,7 +471,8 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
                 }
             }
         }
-        if done_duration || interrupted.load(Ordering::SeqCst) {
+        // `--duration` is the engine's own limit (exact in seconds analysed, whatever the pace).
+        if interrupted.load(Ordering::SeqCst) {
             // Dropping the source drops the ring's producer: the engine drains what is left,
             // publishes the final session scores and ends.
             if let Some(Source::File(f)) = source.as_mut() {
@@ -444,25 +488,25 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
             stopping = true;
         }
     }
+    // The engine may have ended by itself (`--duration`); a dead device's stream may never
+    // let go, so it is released on a thread of its own.
+    if watch.is_lost() {
+        reap(source.take());
+    }
     drop(source);
     let summary = engine.join()?;
     if let Some(osc) = osc {
         eprintln!("mstag-live: {}", osc.stop());
     }
+    // The last line or frame is always the final (song-level) scores, drawn whatever the
+    // throttle skipped before.
     if let Some(f) = summary.final_scores {
-        if last.map(|l| l.seq) != Some(f.seq) {
-            let mut out = stdout.lock();
-            if args.json {
-                writeln!(out, "{}", json_line(&tags, &f))?;
-            } else {
-                view.draw(&mut out, &f, "final")?;
-            }
+        let mut out = stdout.lock();
+        if args.json {
+            writeln!(out, "{}", json_line(&tags, &f, true))?;
+        } else {
+            view.draw(&mut out, &f, "final")?;
         }
-    } else {
-        eprintln!(
-            "mstag-live: no scores: {:.2} s of audio is shorter than one segment of the longest scale",
-            summary.seconds
-        );
     }
     if let Some(rec) = &recording {
         finish_recording(rec);
@@ -471,6 +515,19 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         "mstag-live: {:.1} s of audio, {} segments ({} silent), {} frames dropped, {} updates skipped",
         summary.seconds, summary.segments, summary.silent_segments, summary.dropped_frames, summary.skipped_updates
     );
+    if summary.final_scores.is_none() {
+        // The same message and exit code as `mstag tag` for input that yields no scores.
+        bail!(
+            "{}: {}",
+            args.input,
+            mstag::offline::no_scores_reason(
+                summary.seconds,
+                summary.segments,
+                summary.silent_segments,
+                &manifest
+            )
+        );
+    }
     Ok(())
 }
 
