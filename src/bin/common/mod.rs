@@ -137,6 +137,10 @@ pub struct LiveArgs {
     /// Tags shown in the terminal view
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub top: u16,
+    /// Give every tag its own row in the terminal view (by default synonyms such as
+    /// `no vocal`, `no vocals` and `no voice` share one; JSON and OSC always have all tags)
+    #[arg(long)]
+    pub all_tags: bool,
     /// Also write the analysed input (as received, before resampling) to this WAV file (if a
     /// reconnected device comes back in another format, the rest goes to FILE.2.wav, ...)
     #[arg(long, value_name = "WAV")]
@@ -371,7 +375,8 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         args.top as usize,
         args.view.into(),
         std::io::IsTerminal::is_terminal(&std::io::stdout()),
-    );
+    )
+    .with_all_tags(args.all_tags);
     let stdout = std::io::stdout();
     let mut last_draw = Instant::now() - Duration::from_secs(1);
     let mut last: Option<Scores> = None;
