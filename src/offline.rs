@@ -19,6 +19,9 @@ pub struct FileTags {
     pub scores: Vec<f32>,
     pub segments: u64,
     pub silent_segments: u64,
+    /// Segment lengths (frames) of the scales that got one segment made by looping the
+    /// clip, because it is shorter than their segment; empty for longer files.
+    pub looped_scales: Vec<usize>,
     /// Window-view scores every `timeline_step_s`, when asked for.
     pub timeline: Vec<(f64, Vec<f32>)>,
 }
@@ -95,12 +98,7 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
     if !ready {
         return Err(Error::Decode {
             path: path.to_path_buf(),
-            reason: no_scores_reason(
-                pipeline.time_s(),
-                pipeline.segments(),
-                pipeline.silent_segments(),
-                &manifest,
-            ),
+            reason: no_scores_reason(&pipeline, &manifest),
         });
     }
     let tags = FileTags {
@@ -108,6 +106,7 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
         scores: scores.view(View::Session).to_vec(),
         segments: pipeline.segments(),
         silent_segments: pipeline.silent_segments(),
+        looped_scales: pipeline.looped_scales(),
         timeline,
     };
     let models = ModelSet {
@@ -118,23 +117,44 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
     Ok((tags, models))
 }
 
-/// Why input of `seconds` that made `segments` segments (`silent` of them digital silence)
-/// has no scores: the one message `mstag tag` and `mstag-live` give (both then exit with 1).
-pub fn no_scores_reason(seconds: f64, segments: u64, silent: u64, manifest: &Manifest) -> String {
-    if segments > 0 && silent == segments {
+/// Why a finished stream has no scores: too short for one segment of the shortest scale,
+/// or digital silence in every segment of some scale. The one message `mstag tag` and
+/// `mstag-live` give for such input (both then exit with 1).
+pub fn no_scores_reason(pipeline: &FeaturePipeline, manifest: &Manifest) -> String {
+    let shortest = manifest.min_segment_frames();
+    if pipeline.mel_frames() < shortest as u64 {
+        format!(
+            "too short to tag: {:.2} s of audio; at least {:.2} s are needed \
+             (one {shortest}-frame segment of the shortest scale)",
+            pipeline.time_s(),
+            min_duration_s(manifest)
+        )
+    } else if pipeline.silent_segments() == pipeline.segments() {
         "the audio is digital silence from start to end: nothing to tag".into()
     } else {
+        let silent_scales: Vec<String> = pipeline
+            .aggregates
+            .scales
+            .iter()
+            .zip(&manifest.scales)
+            .filter(|(a, _)| a.count() == 0)
+            .map(|(_, s)| s.frames.to_string())
+            .collect();
         format!(
-            "too short to tag: {seconds:.2} s of audio; at least {:.2} s are needed",
-            min_duration_s(manifest)
+            "nothing to tag: every complete segment of the {}-frame scale is digital \
+             silence; --no-silence-gate tags it anyway",
+            silent_scales.join(" and ")
         )
     }
 }
 
-/// Shortest input that yields a score: the longest segment.
+/// Shortest input that yields a score: one segment of the shortest scale (FFT window
+/// included), rounded up to 10 ms so that a clip of the length shown is long enough.
 pub fn min_duration_s(m: &Manifest) -> f64 {
     let fe = &m.frontend;
-    ((m.max_segment_frames().saturating_sub(1)) * fe.hop + fe.n_fft) as f64 / m.sample_rate as f64
+    let s = ((m.min_segment_frames().saturating_sub(1)) * fe.hop + fe.n_fft) as f64
+        / m.sample_rate as f64;
+    (s * 100.0).ceil() / 100.0
 }
 
 /// Tags many files in parallel (one set of sessions per worker); results in input order.

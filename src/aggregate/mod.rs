@@ -25,6 +25,8 @@ pub struct ScaleAggregate {
     window_s: f64,
     ema: Vec<f64>,
     ema_alpha: f64,
+    /// Holds a segment made by looping a clip shorter than the segment.
+    looped: bool,
 }
 
 impl ScaleAggregate {
@@ -43,6 +45,7 @@ impl ScaleAggregate {
             window_s,
             ema: vec![0.0; dim],
             ema_alpha: 1.0 - (-segment_hop_s / ema_tau_s.max(1e-6)).exp(),
+            looped: false,
         }
     }
 
@@ -53,6 +56,17 @@ impl ScaleAggregate {
     /// Segments aggregated in the session view.
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// Marks the aggregate as holding a segment filled by looping a clip shorter than the
+    /// segment (see [`crate::engine::FeaturePipeline::finish`]); [`Self::reset`] clears it.
+    pub fn mark_looped(&mut self) {
+        self.looped = true;
+    }
+
+    /// Whether a segment made by looping a short clip is part of the aggregate.
+    pub fn is_looped(&self) -> bool {
+        self.looped
     }
 
     /// Adds one segment's features; `end_t` is the segment's end in seconds of audio.
@@ -147,6 +161,7 @@ impl ScaleAggregate {
         self.count = 0;
         self.win_head = 0;
         self.win_len = 0;
+        self.looped = false;
     }
 }
 
@@ -183,6 +198,11 @@ impl Aggregates {
             off += s.dim;
         }
         true
+    }
+
+    /// Whether some scale holds a segment made by looping a short clip.
+    pub fn looped(&self) -> bool {
+        self.scales.iter().any(ScaleAggregate::is_looped)
     }
 
     pub fn reset(&mut self) {
@@ -240,5 +260,19 @@ mod tests {
         ag.scales[1].add(&[3.0], 1.2);
         assert!(ag.write(View::Session, &mut out));
         assert_eq!(out, [1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn the_looped_mark_lasts_until_reset() {
+        let mut ag = Aggregates::new(vec![
+            ScaleAggregate::new(1, 0.4, 10.0, 5.0),
+            ScaleAggregate::new(1, 1.2, 10.0, 5.0),
+        ]);
+        assert!(!ag.looped());
+        ag.scales[1].add(&[3.0], 0.6);
+        ag.scales[1].mark_looped();
+        assert!(ag.looped() && ag.scales[1].is_looped() && !ag.scales[0].is_looped());
+        ag.reset();
+        assert!(!ag.looped());
     }
 }

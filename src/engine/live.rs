@@ -117,6 +117,9 @@ pub struct EngineSummary {
     pub non_finite_samples: u64,
     /// Time from popping the block that completed a segment to publishing its scores, seconds.
     pub publish_latency_s: Vec<f64>,
+    /// Why there are no final scores (input too short or digital silence), in the words
+    /// `mstag tag` uses ([`crate::offline::no_scores_reason`]); `None` when there are.
+    pub no_scores_reason: Option<String>,
 }
 
 /// Latest published scores, readable from any thread (the writer never waits on readers).
@@ -208,6 +211,7 @@ impl Engine {
         } = models;
         let pipeline =
             FeaturePipeline::new(&manifest, scales, input_rate, ring.channels(), cfg.pipeline)?;
+        let manifest = Box::new(manifest);
         let tagger = Tagger::new(classifier);
         let (tx, rx) = crossbeam_channel::bounded(4096);
         let (tb_in, tb_out) = triple_buffer::triple_buffer(&Scores::default());
@@ -229,6 +233,7 @@ impl Engine {
             on_publish: hooks.on_publish,
             control: control_rx,
             dropped_before: 0,
+            manifest,
         };
         let thread = std::thread::Builder::new()
             .name("mstag-inference".into())
@@ -383,6 +388,8 @@ struct Worker {
     control: Receiver<Control>,
     /// Frames dropped by rings replaced after a device loss.
     dropped_before: u64,
+    /// For the reason given when the input yields no scores.
+    manifest: Box<crate::model::Manifest>,
 }
 
 /// Sees each block of interleaved input on the inference thread, with its format (which
@@ -455,7 +462,11 @@ impl Worker {
             self.ring.wait_for_input(sleep);
         }
         let final_scores = (st.scores.seq > 0).then_some(st.scores);
+        let no_scores_reason = final_scores
+            .is_none()
+            .then(|| crate::offline::no_scores_reason(&self.pipeline, &self.manifest));
         Ok(EngineSummary {
+            no_scores_reason,
             final_scores,
             seconds: self.pipeline.time_s(),
             segments: self.pipeline.segments(),

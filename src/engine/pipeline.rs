@@ -212,6 +212,12 @@ impl FeaturePipeline {
     }
 
     /// Ends the stream: flushes the resampler and runs the last complete segments.
+    ///
+    /// A stream shorter than some scale's segment (a one-shot or a loop) but at least as long
+    /// as the shortest one then gets one segment of each such scale, filled by looping the
+    /// clip (see [`loop_frames`]); [`Self::looped_scales`] names them. A stream at least as
+    /// long as the longest segment has completed a segment of every scale by then, so this
+    /// never changes its scores.
     pub fn finish(&mut self) -> Result<usize> {
         if self.finished {
             return Ok(0);
@@ -220,33 +226,53 @@ impl FeaturePipeline {
         self.resampled.clear();
         self.resampler.finish(&mut self.resampled)?;
         self.mel.push(&self.resampled, &mut self.frames);
-        self.run_segments()
+        let done = self.run_segments()?;
+        Ok(done + self.loop_short_clip()?)
+    }
+
+    /// Log-mel frames computed so far (at the model's rate).
+    pub fn mel_frames(&self) -> u64 {
+        self.frames_base + (self.frames.len() / self.n_mels) as u64
+    }
+
+    /// Segment lengths (frames) of the scales whose aggregate holds a segment filled by
+    /// looping a clip shorter than it ([`Self::finish`]); empty for any stream at least as
+    /// long as the longest segment.
+    pub fn looped_scales(&self) -> Vec<usize> {
+        self.models
+            .iter()
+            .zip(&self.aggregates.scales)
+            .filter(|(_, a)| a.is_looped())
+            .map(|(m, _)| m.frames)
+            .collect()
+    }
+
+    /// End of a segment whose last frame is `last_frame`, in seconds of model-rate audio.
+    fn frame_end_s(&self, last_frame: u64) -> f64 {
+        (last_frame * self.hop as u64 + self.n_fft as u64) as f64 / self.model_rate as f64
     }
 
     fn run_segments(&mut self) -> Result<usize> {
         let n_mels = self.n_mels;
-        let available = self.frames_base + (self.frames.len() / n_mels) as u64;
+        let available = self.mel_frames();
         let mut done = 0;
         for (i, model) in self.models.iter_mut().enumerate() {
             let cur = &mut self.cursors[i];
-            let dim = model.feature_dim();
             while cur.next_start + model.frames as u64 <= available {
                 let a = (cur.next_start - self.frames_base) as usize * n_mels;
                 let seg = &self.frames[a..a + model.frames * n_mels];
-                let end_sample = (cur.next_start + model.frames as u64 - 1) * self.hop as u64
-                    + self.n_fft as u64;
-                let end_t = end_sample as f64 / self.model_rate as f64;
-                let silent = self
-                    .cfg
-                    .silence_gate
-                    .is_some_and(|g| seg.iter().all(|&v| v < g));
-                if silent {
-                    self.silent_segments += 1;
-                } else {
-                    model.extract(seg, 1, &mut self.feat[..dim])?;
-                    sanitize(&mut self.feat[..dim]);
-                    self.aggregates.scales[i].add(&self.feat[..dim], end_t);
-                }
+                let last = cur.next_start + model.frames as u64 - 1;
+                let end_t =
+                    (last * self.hop as u64 + self.n_fft as u64) as f64 / self.model_rate as f64;
+                let silent = analyse_segment(
+                    model,
+                    seg,
+                    self.cfg.silence_gate,
+                    &mut self.feat,
+                    &mut self.aggregates.scales[i],
+                    end_t,
+                )?;
+                self.silent_segments += silent as u64;
                 self.last_segment_silent = silent;
                 cur.next_start += model.hop_frames as u64;
                 self.segments += 1;
@@ -264,6 +290,50 @@ impl FeaturePipeline {
         if drop > 0 && drop * n_mels * 2 >= self.frames.len() {
             self.frames.drain(..drop * n_mels);
             self.frames_base += drop as u64;
+        }
+        Ok(done)
+    }
+
+    /// At the end of a stream that is shorter than some scale's segment: one segment of each
+    /// such scale made by looping the clip's frames, when the clip holds at least one segment
+    /// of the shortest scale (below that nothing is tagged). Only scales that have not
+    /// completed a segment in this stream get one, so it never touches a longer stream.
+    fn loop_short_clip(&mut self) -> Result<usize> {
+        let n_mels = self.n_mels;
+        let available = self.mel_frames();
+        let shortest = self.models.iter().map(|m| m.frames).min().unwrap_or(0) as u64;
+        // A scale still at its first segment keeps every frame since the start of the
+        // stream, so frames_base is 0 whenever some scale needs a loop.
+        if available == 0 || available < shortest || self.frames_base != 0 {
+            return Ok(0);
+        }
+        let end_t = self.frame_end_s(available - 1);
+        let clip = &self.frames[..available as usize * n_mels];
+        let mut seg = Vec::new();
+        let mut done = 0;
+        for (i, model) in self.models.iter_mut().enumerate() {
+            let cur = &mut self.cursors[i];
+            if cur.next_start != 0 {
+                continue;
+            }
+            loop_frames(clip, n_mels, model.frames, &mut seg);
+            let agg = &mut self.aggregates.scales[i];
+            let silent = analyse_segment(
+                model,
+                &seg,
+                self.cfg.silence_gate,
+                &mut self.feat,
+                agg,
+                end_t,
+            )?;
+            if !silent {
+                agg.mark_looped();
+            }
+            self.silent_segments += silent as u64;
+            self.last_segment_silent = silent;
+            cur.next_start += model.hop_frames as u64;
+            self.segments += 1;
+            done += 1;
         }
         Ok(done)
     }
@@ -312,6 +382,38 @@ impl FeaturePipeline {
         self.resampler = resampler;
         Ok(done)
     }
+}
+
+/// Runs one segment through its scale's model and adds the features to the scale's
+/// aggregate at `end_t`, unless the silence gate holds it back. Returns whether it was silent.
+fn analyse_segment(
+    model: &mut ScaleModel,
+    seg: &[f32],
+    gate: Option<f32>,
+    feat: &mut [f32],
+    agg: &mut ScaleAggregate,
+    end_t: f64,
+) -> Result<bool> {
+    if gate.is_some_and(|g| seg.iter().all(|&v| v < g)) {
+        return Ok(true);
+    }
+    let feat = &mut feat[..model.feature_dim()];
+    model.extract(seg, 1, feat)?;
+    sanitize(feat);
+    agg.add(feat, end_t);
+    Ok(false)
+}
+
+/// Fills `seg` with `seg_frames` frames of `n_mels` values taken from `clip` (whole frames,
+/// at least one) in a loop: frame `k` of the segment is frame `k mod n` of the clip's `n`.
+/// Repeating the clip is what a producer does with a loop, and unlike zero padding it adds
+/// no silence or edge the model never saw in music; every frame is still a real frame.
+pub fn loop_frames(clip: &[f32], n_mels: usize, seg_frames: usize, seg: &mut Vec<f32>) {
+    seg.clear();
+    if clip.is_empty() || n_mels == 0 {
+        return;
+    }
+    seg.extend(clip.iter().copied().cycle().take(seg_frames * n_mels));
 }
 
 /// Model outputs are ReLU activations; anything non-finite would poison the means.
@@ -368,6 +470,7 @@ impl Tagger {
         self.classifier.predict(&self.features, 3, &mut self.out)?;
         let t = self.classifier.n_tags;
         scores.n_tags = t;
+        scores.looped = aggregates.looped();
         for (k, v) in View::ALL.iter().enumerate() {
             let dst = scores.view_mut(*v);
             for (d, &s) in dst.iter_mut().zip(&self.out[k * t..(k + 1) * t]) {
@@ -384,5 +487,25 @@ impl Tagger {
     /// Scores one feature vector (e.g. a song-level feature computed elsewhere).
     pub fn score_features(&mut self, features: &[f32], out: &mut [f32]) -> Result<()> {
         self.classifier.predict(features, 1, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_frames_repeats_whole_frames_from_the_start() {
+        // Three frames of two mel bands: (0, 1), (10, 11), (20, 21).
+        let clip = [0.0, 1.0, 10.0, 11.0, 20.0, 21.0];
+        let mut seg = vec![99.0; 3];
+        loop_frames(&clip, 2, 7, &mut seg);
+        let frames: Vec<&[f32]> = seg.chunks(2).collect();
+        assert_eq!(frames.len(), 7);
+        let firsts: Vec<f32> = frames.iter().map(|f| f[0]).collect();
+        assert_eq!(firsts, [0.0, 10.0, 20.0, 0.0, 10.0, 20.0, 0.0]);
+        assert!(frames.iter().all(|f| f[1] == f[0] + 1.0));
+        loop_frames(&[], 2, 7, &mut seg);
+        assert!(seg.is_empty());
     }
 }

@@ -43,6 +43,9 @@ pub struct Scores {
     pub seq: u64,
     /// True when the input is (digitally) silent and the scores are being held.
     pub silent: bool,
+    /// True when some scale's aggregate holds a segment made by looping a clip shorter than
+    /// that scale's segment (a one-shot tagged at the end of its stream).
+    pub looped: bool,
 }
 
 impl Default for Scores {
@@ -57,6 +60,7 @@ impl Default for Scores {
             segments: 0,
             seq: 0,
             silent: false,
+            looped: false,
         }
     }
 }

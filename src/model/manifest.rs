@@ -155,6 +155,12 @@ impl Manifest {
         self.scales.iter().map(|s| s.frames).max().unwrap_or(0)
     }
 
+    /// Shortest segment in frames: the least audio that can be tagged (a clip shorter than
+    /// the other scales' segments is looped to fill them at the end of its stream).
+    pub fn min_segment_frames(&self) -> usize {
+        self.scales.iter().map(|s| s.frames).min().unwrap_or(0)
+    }
+
     pub fn file_path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
     }

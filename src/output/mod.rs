@@ -11,5 +11,5 @@ pub mod timeline;
 pub use osc::{Framing, OscConfig, OscEvent, OscSender, OscStats, OscTarget};
 pub use recording::Recorder;
 pub use table::{to_csv, to_json, to_table, FileResult};
-pub use terminal::TerminalView;
+pub use terminal::{TermSize, TerminalView};
 pub use timeline::{colormap, ImageFormat, Timeline};

@@ -19,6 +19,9 @@ pub struct FileResult {
     pub tags: Option<Vec<f32>>,
     /// Why the file could not be tagged; takes precedence over `tags`.
     pub error: Option<String>,
+    /// Segment lengths (frames) of the scales filled by looping a clip shorter than them
+    /// ([`crate::offline::FileTags::looped_scales`]); empty for longer files.
+    pub looped_scales: Vec<usize>,
 }
 
 impl FileResult {
@@ -29,7 +32,14 @@ impl FileResult {
             duration_s,
             tags: Some(tags),
             error: None,
+            looped_scales: Vec::new(),
         }
+    }
+
+    /// Marks a short clip: the scales (segment frames) its segment was looped to fill.
+    pub fn with_looped_scales(mut self, looped_scales: Vec<usize>) -> Self {
+        self.looped_scales = looped_scales;
+        self
     }
 
     /// A file that failed, with the error message to report.
@@ -39,6 +49,7 @@ impl FileResult {
             duration_s: None,
             tags: None,
             error: Some(error.into()),
+            looped_scales: Vec::new(),
         }
     }
 
@@ -99,6 +110,9 @@ pub fn to_json(results: &[FileResult], tag_names: &[String]) -> String {
                         "duration_s".into(),
                         r.duration_s.map_or(Value::Null, json_f64),
                     );
+                    if !r.looped_scales.is_empty() {
+                        obj.insert("looped_scales".into(), r.looped_scales.clone().into());
+                    }
                     let map: Map<String, Value> = tags
                         .iter()
                         .enumerate()
@@ -136,6 +150,8 @@ fn csv_field(s: &str) -> String {
 }
 
 /// The results as CSV: header `file,duration_s,error,<tag1>,…`, then one row per file.
+/// When some file is a short clip, a last column `looped_scales` lists the scales it was
+/// looped to fill (segment frames separated by spaces, e.g. `27 54`).
 ///
 /// Durations have 3 decimals, scores their shortest exact decimal form; an unknown or
 /// non-finite value is an empty field, and a failed file has empty score fields. The tag
@@ -147,10 +163,14 @@ pub fn to_csv(results: &[FileResult], tag_names: &[String]) -> String {
         .max()
         .unwrap_or(0)
         .max(tag_names.len());
+    let looped = results.iter().any(|r| !r.looped_scales.is_empty());
     let mut out = String::from("file,duration_s,error");
     for i in 0..n_cols {
         out.push(',');
         out.push_str(&csv_field(&tag_name(tag_names, i)));
+    }
+    if looped {
+        out.push_str(",looped_scales");
     }
     out.push('\n');
 
@@ -176,9 +196,18 @@ pub fn to_csv(results: &[FileResult], tag_names: &[String]) -> String {
                 out.push_str(&format!("{x}"));
             }
         }
+        if looped {
+            out.push(',');
+            out.push_str(&scale_list(&r.looped_scales, " "));
+        }
         out.push('\n');
     }
     out
+}
+
+fn scale_list(frames: &[usize], sep: &str) -> String {
+    let names: Vec<String> = frames.iter().map(usize::to_string).collect();
+    names.join(sep)
 }
 
 /// `m:ss.s` for a duration, `?` when unknown.
@@ -220,8 +249,12 @@ pub fn to_table(results: &[FileResult], tag_names: &[String], top: usize) -> Str
             out.push_str(&format!("{}  error: {e}\n", r.file));
             continue;
         }
+        let looped = match r.looped_scales.as_slice() {
+            [] => String::new(),
+            l => format!(", looped for the {}-frame scales", scale_list(l, ", ")),
+        };
         out.push_str(&format!(
-            "{}  ({})\n",
+            "{}  ({}{looped})\n",
             r.file,
             format_duration(r.duration_s)
         ));
@@ -372,6 +405,34 @@ c.flac  (?)
   piano  0.300  ###
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn short_clips_are_marked_in_json_csv_and_table() {
+        let rows = [
+            FileResult::ok("hit.wav", Some(0.6), vec![0.5, 0.1, 0.2, 0.3])
+                .with_looped_scales(vec![27, 54]),
+            sample().remove(0),
+        ];
+        let v: Value = serde_json::from_str(&to_json(&rows, &names())).expect("valid JSON");
+        assert_eq!(v[0]["looped_scales"], serde_json::json!([27, 54]));
+        assert!(v[1].get("looped_scales").is_none(), "{}", v[1]);
+        let csv = to_csv(&rows, &names());
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "file,duration_s,error,rock,jazz,guitar,piano,looped_scales",
+                "hit.wav,0.600,,0.5,0.1,0.2,0.3,27 54",
+                "a.mp3,183.456,,0.7,0.1,0.9,0.05,",
+            ]
+        );
+        let table = to_table(&rows, &names(), 1);
+        assert!(
+            table.starts_with("hit.wav  (0:00.6, looped for the 27, 54-frame scales)\n"),
+            "{table}"
+        );
+        assert!(table.contains("a.mp3  (3:03.5)\n"), "{table}");
     }
 
     #[test]

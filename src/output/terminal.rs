@@ -3,16 +3,38 @@
 //!
 //! [`TerminalView::render`] is pure (scores in, text out) and is what the tests look at;
 //! [`TerminalView::draw`] adds the ANSI cursor movement that overwrites the previous frame.
+//!
+//! The frame fits the terminal: [`TerminalView::draw`] asks for the size of the terminal on
+//! standard output at every draw, shows no more tags than fit under the header (the line
+//! below the frame stays free for the cursor, so the terminal never scrolls) and narrows the
+//! bars, then the names, so no line wraps. When the size changes it clears the screen and
+//! draws the frame afresh: the terminal may have re-wrapped or scrolled the old one, and
+//! overwriting it line by line would leave stale rows.
+//!
+//! Synonyms (`no vocal`, `no vocals`, `no voice`, ...) share one row, under the group's name
+//! with its best member's score ([`crate::synonyms`]); [`TerminalView::with_all_tags`] shows
+//! every tag on its own.
 
 use std::io::{self, Write};
 
-use crate::engine::scores::{top_k, Scores, View};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::engine::scores::{Scores, View};
+use crate::synonyms::SynonymGroups;
 
 /// Default width of a bar, in terminal cells, for a score of 1.0.
 pub const DEFAULT_BAR_WIDTH: usize = 40;
 
 /// Tag names longer than this are shortened with an ellipsis so the bars stay aligned.
 const MAX_NAME_WIDTH: usize = 24;
+
+/// In a narrow terminal the bars shrink to this before the names do, and the names to
+/// [`MIN_NAME_WIDTH`] before the bars go.
+const MIN_BAR_WIDTH: usize = 8;
+const MIN_NAME_WIDTH: usize = 8;
+
+/// Cells of a tag line besides the name and the bar: two spaces and a 5-cell score.
+const LINE_EXTRA: usize = 7;
 
 /// Partial blocks for 1/8 .. 7/8 of a cell (index = eighths - 1).
 const PARTIAL_BLOCKS: [char; 7] = ['▏', '▎', '▍', '▌', '▋', '▊', '▉'];
@@ -23,6 +45,37 @@ const BOLD: &str = "\x1b[1m";
 const DIM: &str = "\x1b[2m";
 const BAR_COLOR: &str = "\x1b[36m";
 const TOP_BAR_COLOR: &str = "\x1b[1;32m";
+/// Clears the whole screen and puts the cursor at its top left corner.
+const CLEAR_SCREEN: &str = "\x1b[2J\x1b[H";
+
+/// A terminal's size in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TermSize {
+    pub cols: usize,
+    pub rows: usize,
+}
+
+impl TermSize {
+    /// The size of the terminal on standard output; `None` when it is not a terminal.
+    pub fn of_stdout() -> Option<TermSize> {
+        terminal_size::terminal_size_of(io::stdout()).map(|(w, h)| TermSize {
+            cols: w.0 as usize,
+            rows: h.0 as usize,
+        })
+    }
+
+    /// Widest line that is drawn: one cell short of the width, so that no terminal wraps
+    /// early at the last column.
+    fn line_width(self) -> usize {
+        self.cols.saturating_sub(1).max(1)
+    }
+
+    /// Most lines a frame may take: one short of the height, as the cursor rests on the
+    /// line below the frame.
+    fn frame_lines(self) -> usize {
+        self.rows.saturating_sub(1).max(1)
+    }
+}
 
 /// A live, redraw-in-place terminal display of the top tags of one [`View`].
 ///
@@ -34,6 +87,7 @@ const TOP_BAR_COLOR: &str = "\x1b[1;32m";
 #[derive(Debug, Clone)]
 pub struct TerminalView {
     tag_names: Vec<String>,
+    entries: SynonymGroups,
     top_n: usize,
     view: View,
     color: bool,
@@ -41,31 +95,39 @@ pub struct TerminalView {
     name_width: usize,
     /// Lines written by the last [`draw`](Self::draw) (0 before the first one).
     last_lines: usize,
+    /// Terminal size at the last draw, when known.
+    last_size: Option<TermSize>,
 }
 
 impl TerminalView {
     /// A view showing the `top_n` best tags of `view`, with ANSI colours when `color` is true.
+    /// Synonyms share a row ([`Self::with_all_tags`] turns that off).
     ///
     /// `tag_names` are in manifest order; a score without a name is shown as `tag<i>`.
     pub fn new(tag_names: Vec<String>, top_n: usize, view: View, color: bool) -> Self {
-        let name_width = tag_names
-            .iter()
-            .map(|n| n.chars().count())
-            .max()
-            .unwrap_or(0)
-            .clamp(4, MAX_NAME_WIDTH);
+        let entries = SynonymGroups::new(&tag_names);
         TerminalView {
+            name_width: name_width(&entries),
             tag_names,
+            entries,
             top_n,
             view,
             color,
             bar_width: DEFAULT_BAR_WIDTH,
-            name_width,
             last_lines: 0,
+            last_size: None,
         }
     }
 
-    /// Sets the width of a full bar (score 1.0) in terminal cells (at least 1).
+    /// With `all` true every tag gets its own row, synonyms included (`--all-tags`).
+    pub fn with_all_tags(mut self, all: bool) -> Self {
+        self.entries = SynonymGroups::with(&self.tag_names, !all);
+        self.name_width = name_width(&self.entries);
+        self
+    }
+
+    /// Sets the width of a full bar (score 1.0) in terminal cells (at least 1); a narrower
+    /// terminal shortens it.
     pub fn with_bar_width(mut self, width: usize) -> Self {
         self.bar_width = width.max(1);
         self
@@ -92,32 +154,47 @@ impl TerminalView {
         self.last_lines = 0;
     }
 
-    /// The frame as text: a header line, then one line per shown tag, each ending in `\n`.
-    ///
-    /// The header holds the audio time (`mm:ss.s`), the view name, the dropped-frame count
-    /// and `status` (control characters replaced by spaces so the line count stays right).
-    /// Tags are the `top_n` best of the view, best first; non-finite scores rank last, draw
-    /// an empty bar and print as `-.---`, never `NaN`.
+    /// The frame as text, whatever the terminal's size: [`Self::render_sized`] without one.
     pub fn render(&self, s: &Scores, status: &str) -> String {
+        self.render_sized(s, status, None)
+    }
+
+    /// The frame as text: a header line, then one line per shown tag, each ending in `\n`;
+    /// with a `size`, no more lines than fit above the cursor's line and none wider than
+    /// the width less one cell.
+    ///
+    /// The header holds the audio time (`mm:ss.s`), the view name, the dropped-frame count,
+    /// `silent` and `looped` marks, and `status` (control characters replaced by spaces so
+    /// the line count stays right). Tags are the `top_n` best entries of the view (a
+    /// synonym group counts once, with its best member's score), best first; non-finite
+    /// scores rank last, draw an empty bar and print as `-.---`, never `NaN`.
+    pub fn render_sized(&self, s: &Scores, status: &str, size: Option<TermSize>) -> String {
+        let width = size.map(TermSize::line_width);
         let mut out = String::new();
-        self.push_header(&mut out, s, status);
+        out.push_str(&self.paint(BOLD, &fit(&self.header(s, status), width)));
+        out.push('\n');
+        let rows = size.map_or(usize::MAX, |z| z.frame_lines() - 1);
 
         let scores = s.view(self.view);
         if scores.is_empty() || s.seq == 0 {
-            out.push_str(&self.paint(DIM, "  (waiting for the first scores)"));
-            out.push('\n');
+            if rows > 0 {
+                let waiting = fit("  (waiting for the first scores)", width);
+                out.push_str(&self.paint(DIM, &waiting));
+                out.push('\n');
+            }
             return out;
         }
-        // Rank with non-finite scores last (top_k's total order would put NaN first).
-        let ranked: Vec<f32> = scores
-            .iter()
-            .map(|&x| if x.is_finite() { x } else { f32::NEG_INFINITY })
-            .collect();
-        for (rank, &i) in top_k(&ranked, self.top_n).iter().enumerate() {
-            let name = fit_name(&self.tag_name(i), self.name_width);
-            let score = scores[i];
-            let bar = bar(score, self.bar_width);
+        let (name_w, bar_w) = self.columns(width);
+        for (rank, (name, score)) in self.ranked(scores).into_iter().take(rows).enumerate() {
+            let name = pad(&fit(&name, Some(name_w)), name_w);
             let value = format_score(score);
+            if bar_w == 0 {
+                // Too narrow for a bar: the name and the score, cut to the width.
+                out.push_str(&self.paint("", &fit(&format!("{name} {value}"), width)));
+                out.push('\n');
+                continue;
+            }
+            let bar = bar(score, bar_w);
             if self.color {
                 let (name_style, bar_style) = if rank == 0 {
                     (BOLD, TOP_BAR_COLOR)
@@ -125,32 +202,41 @@ impl TerminalView {
                     ("", BAR_COLOR)
                 };
                 out.push_str(&format!(
-                    "{name_style}{name:<nw$}{RESET} {bar_style}{bar}{RESET} {value}\n",
-                    nw = self.name_width
+                    "{name_style}{name}{RESET} {bar_style}{bar}{RESET} {value}\n"
                 ));
             } else {
-                out.push_str(&format!(
-                    "{name:<nw$} {bar} {value}\n",
-                    nw = self.name_width
-                ));
+                out.push_str(&format!("{name} {bar} {value}\n"));
             }
         }
         out
     }
 
-    /// Writes the frame from [`render`](Self::render) over the previous one.
+    /// Writes the frame over the previous one, sized to the terminal on standard output
+    /// ([`TermSize::of_stdout`]; unsized when that is not a terminal).
+    pub fn draw(&mut self, out: &mut impl Write, s: &Scores, status: &str) -> io::Result<()> {
+        self.draw_sized(out, s, status, TermSize::of_stdout())
+    }
+
+    /// Writes the frame from [`render_sized`](Self::render_sized) over the previous one.
     ///
     /// On every draw after the first it moves the cursor up by the number of lines drawn
     /// last time (`ESC[<n>A`), clears and rewrites each line (`ESC[2K`), and clears below the
-    /// new frame (`ESC[J`) in case it is shorter. The writer is flushed.
-    ///
-    /// The line count is only right while no line wraps and the frame fits the terminal:
-    /// keep `top_n` below the terminal height and the bars/status short enough for its
-    /// width. Call [`reset`](Self::reset) after printing anything else in between.
-    pub fn draw(&mut self, out: &mut impl Write, s: &Scores, status: &str) -> io::Result<()> {
-        let frame = self.render(s, status);
+    /// new frame (`ESC[J`) in case it is shorter. When `size` differs from the last draw's
+    /// it clears the screen instead (`ESC[2J ESC[H`) and draws the frame at the top. The
+    /// writer is flushed. Call [`reset`](Self::reset) after printing anything else between
+    /// two draws.
+    pub fn draw_sized(
+        &mut self,
+        out: &mut impl Write,
+        s: &Scores,
+        status: &str,
+        size: Option<TermSize>,
+    ) -> io::Result<()> {
+        let frame = self.render_sized(s, status, size);
         let mut buf = String::with_capacity(frame.len() + 16 * (self.last_lines + 2));
-        if self.last_lines > 0 {
+        if self.last_lines > 0 && size.is_some() && size != self.last_size {
+            buf.push_str(CLEAR_SCREEN);
+        } else if self.last_lines > 0 {
             buf.push_str(&format!("\r\x1b[{}A", self.last_lines));
         }
         let mut lines = 0;
@@ -164,10 +250,58 @@ impl TerminalView {
         out.write_all(buf.as_bytes())?;
         out.flush()?;
         self.last_lines = lines;
+        self.last_size = size.or(self.last_size);
         Ok(())
     }
 
-    fn push_header(&self, out: &mut String, s: &Scores, status: &str) {
+    /// Name and bar widths for a line of at most `width` cells: the bar shrinks first (to
+    /// [`MIN_BAR_WIDTH`]), then the names (to [`MIN_NAME_WIDTH`]), then the bar goes.
+    fn columns(&self, width: Option<usize>) -> (usize, usize) {
+        let (mut name_w, bar_w) = (self.name_width, self.bar_width);
+        let Some(w) = width else {
+            return (name_w, bar_w);
+        };
+        if name_w + bar_w + LINE_EXTRA <= w {
+            return (name_w, bar_w);
+        }
+        if name_w + MIN_BAR_WIDTH + LINE_EXTRA > w {
+            name_w = name_w.min(
+                w.saturating_sub(MIN_BAR_WIDTH + LINE_EXTRA)
+                    .max(MIN_NAME_WIDTH),
+            );
+        }
+        match w.checked_sub(name_w + LINE_EXTRA) {
+            Some(b) if b > 0 => (name_w, b.min(bar_w)),
+            // No room for a bar: "name score" in what is left.
+            _ => (name_w.min(w.saturating_sub(LINE_EXTRA - 1)).max(1), 0),
+        }
+    }
+
+    /// The entries (synonym groups or single tags) with their scores, best first; a group's
+    /// score is its best member's. Unlike [`SynonymGroups::top`], which counts a non-finite
+    /// score as 0, non-finite scores rank last here and are kept, so they print as `-.---`.
+    fn ranked(&self, scores: &[f32]) -> Vec<(String, f32)> {
+        let rank = |x: f32| if x.is_finite() { x } else { f32::NEG_INFINITY };
+        let best = |members: &mut dyn Iterator<Item = usize>| {
+            members
+                .filter_map(|i| scores.get(i).copied())
+                .reduce(|a, b| if rank(b) > rank(a) { b } else { a })
+        };
+        let mut list: Vec<(String, f32)> = self
+            .entries
+            .groups()
+            .iter()
+            .filter_map(|g| Some((g.name.clone(), best(&mut g.members.iter().copied())?)))
+            .collect();
+        // Scores beyond the names (a manifest with fewer names) are shown as `tag<i>`.
+        list.extend((self.tag_names.len()..scores.len()).map(|i| (format!("tag{i}"), scores[i])));
+        // Stable: ties keep manifest order.
+        list.sort_by(|a, b| rank(b.1).total_cmp(&rank(a.1)));
+        list.truncate(self.top_n);
+        list
+    }
+
+    fn header(&self, s: &Scores, status: &str) -> String {
         let status: String = status
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
@@ -181,28 +315,34 @@ impl TerminalView {
         if s.silent {
             header.push_str(" | silent");
         }
+        if s.looped {
+            header.push_str(" | looped (short clip)");
+        }
         if !status.trim().is_empty() {
             header.push_str(" | ");
             header.push_str(status.trim());
         }
-        out.push_str(&self.paint(BOLD, &header));
-        out.push('\n');
-    }
-
-    fn tag_name(&self, i: usize) -> String {
-        match self.tag_names.get(i) {
-            Some(n) => n.clone(),
-            None => format!("tag{i}"),
-        }
+        header
     }
 
     fn paint(&self, style: &str, text: &str) -> String {
-        if self.color {
+        if self.color && !style.is_empty() {
             format!("{style}{text}{RESET}")
         } else {
             text.to_string()
         }
     }
+}
+
+/// Width of the name column: the longest shown name, 4 to [`MAX_NAME_WIDTH`] cells.
+fn name_width(entries: &SynonymGroups) -> usize {
+    entries
+        .groups()
+        .iter()
+        .map(|g| g.name.width())
+        .max()
+        .unwrap_or(0)
+        .clamp(4, MAX_NAME_WIDTH)
 }
 
 /// `mm:ss.s` for a time in seconds (minutes keep counting past 59; negative or
@@ -252,15 +392,36 @@ fn bar(score: f32, width: usize) -> String {
     s
 }
 
-/// `name` shortened to `width` characters with a trailing `…` when too long.
-fn fit_name(name: &str, width: usize) -> String {
-    if name.chars().count() <= width {
-        name.to_string()
-    } else {
-        let mut s: String = name.chars().take(width.saturating_sub(1)).collect();
-        s.push('…');
-        s
+/// `text` shortened to at most `width` cells with a trailing `…` when too long; unchanged
+/// without a width.
+fn fit(text: &str, width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return text.to_string();
+    };
+    if text.width() <= width {
+        return text.to_string();
     }
+    let mut s = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        s.push(c);
+        used += w;
+    }
+    if width > 0 {
+        s.push('…');
+    }
+    s
+}
+
+/// `text` followed by spaces up to `width` cells.
+fn pad(text: &str, width: usize) -> String {
+    let mut s = text.to_string();
+    s.extend(std::iter::repeat_n(' ', width.saturating_sub(text.width())));
+    s
 }
 
 #[cfg(test)]
@@ -414,6 +575,19 @@ mod tests {
         let mut third = Vec::new();
         v.draw(&mut third, &s, "c").expect("draw to Vec");
         assert!(!has_cursor_up(&String::from_utf8_lossy(&third)));
+    }
+
+    #[test]
+    fn looped_clips_are_marked_in_the_header() {
+        let v = TerminalView::new(names(), 2, View::Session, false);
+        let mut s = scores(&[0.2, 0.9, 0.5, 0.1]);
+        assert!(!v.render(&s, "").contains("looped"));
+        s.looped = true;
+        let text = v.render(&s, "");
+        assert!(
+            text.lines().next().unwrap_or_default().contains("looped"),
+            "{text}"
+        );
     }
 
     #[test]

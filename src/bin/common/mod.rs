@@ -137,6 +137,10 @@ pub struct LiveArgs {
     /// Tags shown in the terminal view
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub top: u16,
+    /// Give every tag its own row in the terminal view (by default synonyms such as
+    /// `no vocal`, `no vocals` and `no voice` share one; JSON and OSC always have all tags)
+    #[arg(long)]
+    pub all_tags: bool,
     /// Also write the analysed input (as received, before resampling) to this WAV file (if a
     /// reconnected device comes back in another format, the rest goes to FILE.2.wav, ...)
     #[arg(long, value_name = "WAV")]
@@ -295,6 +299,7 @@ pub fn json_line(tags: &[String], s: &Scores, is_final: bool) -> String {
         "ema": tag_map(tags, s.view(View::Ema)),
         "dropped": s.dropped,
         "silent": s.silent,
+        "looped": s.looped,
         "final": is_final,
     });
     v.to_string()
@@ -346,7 +351,6 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     let osc_config = args.osc.config()?;
     let models = args.model.load(1)?;
     let tags = models.manifest.tags.clone();
-    let manifest = models.manifest.clone();
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
@@ -417,7 +421,8 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         args.top as usize,
         args.view.into(),
         std::io::IsTerminal::is_terminal(&std::io::stdout()),
-    );
+    )
+    .with_all_tags(args.all_tags);
     let stdout = std::io::stdout();
     let mut last_draw = Instant::now() - Duration::from_secs(1);
     let mut stopping = false;
@@ -515,18 +520,9 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         "mstag-live: {:.1} s of audio, {} segments ({} silent), {} frames dropped, {} updates skipped",
         summary.seconds, summary.segments, summary.silent_segments, summary.dropped_frames, summary.skipped_updates
     );
-    if summary.final_scores.is_none() {
+    if let Some(reason) = &summary.no_scores_reason {
         // The same message and exit code as `mstag tag` for input that yields no scores.
-        bail!(
-            "{}: {}",
-            args.input,
-            mstag::offline::no_scores_reason(
-                summary.seconds,
-                summary.segments,
-                summary.silent_segments,
-                &manifest
-            )
-        );
+        bail!("{}: {reason}", args.input);
     }
     Ok(())
 }
