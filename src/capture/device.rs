@@ -33,6 +33,46 @@ pub struct DeviceInfo {
     pub default_config: Option<String>,
 }
 
+/// What an input device is, for listing real capture devices first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DeviceKind {
+    /// A sound card, the default route or a sound server (PulseAudio, PipeWire, JACK):
+    /// something that delivers audio from outside.
+    Capture,
+    /// An ALSA plugin that is not a source on its own: rate converters, up/down-mixers,
+    /// effects, OSS emulation, the `null` test device.
+    Plugin,
+}
+
+/// ALSA device names (before any `:ARGS`) that capture real audio.
+const ALSA_CAPTURE: &[&str] = &[
+    "default",
+    "sysdefault",
+    "hw",
+    "plughw",
+    "front",
+    "dsnoop",
+    "pulse",
+    "pipewire",
+    "jack",
+];
+
+impl DeviceInfo {
+    /// Whether this is a real capture device or an ALSA plugin; decided from the id (any
+    /// device of a host other than ALSA, and any ALSA device on a card, is a capture device).
+    pub fn kind(&self) -> DeviceKind {
+        let Some(alsa) = self.id.strip_prefix("alsa:") else {
+            return DeviceKind::Capture;
+        };
+        let base = alsa.split(':').next().unwrap_or_default();
+        if ALSA_CAPTURE.contains(&base) || alsa.contains("CARD=") {
+            DeviceKind::Capture
+        } else {
+            DeviceKind::Plugin
+        }
+    }
+}
+
 impl std::fmt::Display for DeviceInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}  \"{}\"", self.id, self.name)?;
@@ -46,11 +86,12 @@ impl std::fmt::Display for DeviceInfo {
     }
 }
 
-/// Lists the input devices of cpal's default host.
+/// Lists the input devices of cpal's default host: the default device first, then the
+/// other capture devices, then ALSA plugins ([`DeviceInfo::kind`]), each group in the
+/// host's order.
 ///
-/// ALSA may print diagnostics to stderr while devices are probed; they are harmless (this
-/// crate does not link ALSA directly, so it cannot install a silent error handler without
-/// unsafe code).
+/// ALSA and JACK print diagnostics to stderr while devices are probed (a machine without a
+/// sound card gets a screenful); they are harmless. `mstag devices` hides them.
 ///
 /// # Errors
 /// [`Error::Device`] if the host cannot enumerate its devices.
@@ -72,7 +113,7 @@ pub fn list_input_devices() -> Result<Vec<DeviceInfo>> {
             all.insert(0, d);
         }
     }
-    Ok(all
+    let mut list: Vec<DeviceInfo> = all
         .iter()
         .map(|d| {
             let info = describe(d);
@@ -89,7 +130,10 @@ pub fn list_input_devices() -> Result<Vec<DeviceInfo>> {
                 ..info
             }
         })
-        .collect())
+        .collect();
+    // A stable sort keeps the host's order within each group.
+    list.sort_by_key(|d| (!d.is_default, d.kind()));
+    Ok(list)
 }
 
 /// Id and name of a device, without probing its configuration.
@@ -625,6 +669,39 @@ mod tests {
     }
 
     #[test]
+    fn cards_and_sound_servers_are_capture_devices_the_rest_plugins() {
+        let capture = [
+            "alsa:default",
+            "alsa:sysdefault:CARD=PCH",
+            "alsa:hw:CARD=USB,DEV=0",
+            "alsa:plughw:CARD=USB,DEV=0",
+            "alsa:front:CARD=PCH,DEV=0",
+            "alsa:dsnoop:CARD=PCH,DEV=0",
+            "alsa:usbstream:CARD=USB",
+            "alsa:pulse",
+            "alsa:pipewire",
+            "alsa:jack",
+            "jack:system",
+        ];
+        let plugins = [
+            "alsa:null",
+            "alsa:lavrate",
+            "alsa:samplerate",
+            "alsa:speexrate",
+            "alsa:speex",
+            "alsa:upmix",
+            "alsa:vdownmix",
+            "alsa:oss",
+        ];
+        for id in capture {
+            assert_eq!(info(id, "x").kind(), DeviceKind::Capture, "{id}");
+        }
+        for id in plugins {
+            assert_eq!(info(id, "x").kind(), DeviceKind::Plugin, "{id}");
+        }
+    }
+
+    #[test]
     fn health_records_kinds_and_fatality() {
         let h = StreamHealth::default();
         assert!(!h.failed() && h.errors() == 0 && h.last_error().is_none());
@@ -698,6 +775,12 @@ mod tests {
         match list_input_devices() {
             Ok(devs) => {
                 assert!(devs.iter().filter(|d| d.is_default).count() <= 1);
+                assert!(devs.iter().skip(1).all(|d| !d.is_default), "default first");
+                let kinds: Vec<_> = devs.iter().skip(1).map(|d| d.kind()).collect();
+                assert!(
+                    kinds.is_sorted(),
+                    "capture devices before plugins: {devs:?}"
+                );
                 for d in devs {
                     assert!(!d.id.is_empty());
                 }
