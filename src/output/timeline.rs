@@ -24,6 +24,9 @@ pub struct Timeline {
     /// One score vector per time step, in manifest tag order. Missing or non-finite
     /// scores are drawn in grey ("no data"); scores beyond `tag_names` are ignored.
     pub frames: Vec<Vec<f32>>,
+    /// A line under the title saying what a column shows (which aggregate, over what time),
+    /// e.g. `each column: mean of the last 10 s (--window), every 1 s`.
+    pub subtitle: Option<String>,
 }
 
 /// The image formats [`Timeline::write`] can produce.
@@ -31,6 +34,54 @@ pub struct Timeline {
 pub enum ImageFormat {
     Svg,
     Png,
+}
+
+/// The folder `path` is written into (`.` for a bare file name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A new, empty temporary file in `path`'s folder (so that renaming it onto `path` is
+/// atomic), readable by others like a file created the usual way.
+fn temp_file_beside(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(".mstag-").suffix(".tmp");
+    #[cfg(unix)]
+    b.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    b.tempfile_in(folder_of(path))
+}
+
+/// Checks that an image can be written to `path`, before the work that produces it: `path`
+/// is not a folder and its folder exists and takes new files (a temporary file is created
+/// there and removed).
+///
+/// # Errors
+/// [`Error::Output`] naming `path` and what is wrong.
+pub fn check_output_path(path: &Path) -> Result<()> {
+    let fail = |reason: String| Error::Output {
+        what: format!("timeline {}", path.display()),
+        reason,
+    };
+    if path.is_dir() {
+        return Err(fail(
+            "is a folder; give a file name ending in .svg or .png".into(),
+        ));
+    }
+    let dir = folder_of(path);
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(fail(format!("{} is not a folder", dir.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(fail(format!("folder {} does not exist", dir.display())))
+        }
+        Err(e) => return Err(fail(format!("cannot use folder {}: {e}", dir.display()))),
+    }
+    temp_file_beside(path)
+        .map(drop)
+        .map_err(|e| fail(format!("cannot create files in {}: {e}", dir.display())))
 }
 
 impl ImageFormat {
@@ -63,15 +114,22 @@ impl Timeline {
     /// `top` is the number of rows: the tags whose maximum over time is highest, listed
     /// by mean score (highest first). `None` means [`DEFAULT_TOP`]; it is capped at the
     /// number of tags, and `Some(0)` is an error.
+    ///
+    /// The file is written beside `path` under a temporary name and renamed into place, so
+    /// `path` is never left half-written.
     pub fn write(&self, path: &Path, top: Option<usize>) -> Result<()> {
         let bytes = match ImageFormat::from_path(path)? {
             ImageFormat::Svg => self.to_svg(top)?.into_bytes(),
             ImageFormat::Png => self.to_png(top)?,
         };
-        std::fs::write(path, bytes).map_err(|e| Error::Output {
+        let failed = |e: std::io::Error| Error::Output {
             what: format!("timeline {}", path.display()),
             reason: format!("cannot write the file: {e}"),
-        })
+        };
+        let mut tmp = temp_file_beside(path).map_err(failed)?;
+        std::io::Write::write_all(&mut tmp, &bytes).map_err(failed)?;
+        tmp.persist(path).map_err(|e| failed(e.error))?;
+        Ok(())
     }
 
     /// The heat map as an SVG document (one `<rect class="cell">` per row and time step).
@@ -220,6 +278,8 @@ const TEXT_H: usize = font::H * SCALE;
 const BODY_H: usize = font::BODY * SCALE;
 const MARGIN: usize = 12;
 const TITLE_H: usize = TEXT_H + 14;
+/// Height of the optional line under the title.
+const SUBTITLE_H: usize = TEXT_H + 6;
 const ROW_H: usize = 20;
 /// Heat-map width aimed for (cells are whole pixels up to this many time steps).
 const TARGET_W: usize = 1200;
@@ -242,6 +302,7 @@ struct Plot {
     rows: Vec<usize>,
     labels: Vec<String>,
     title: String,
+    subtitle: Option<String>,
     n_frames: usize,
     width: usize,
     height: usize,
@@ -286,7 +347,8 @@ impl Plot {
 
         let label_chars = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
         let hx = MARGIN + label_chars * ADV + 10;
-        let hy = MARGIN + TITLE_H;
+        let subtitle = tl.subtitle.clone().filter(|s| !s.is_empty());
+        let hy = MARGIN + TITLE_H + subtitle.as_ref().map_or(0, |_| SUBTITLE_H);
         let hw = if n_frames <= MAX_W {
             n_frames * (TARGET_W / n_frames).max(1)
         } else {
@@ -295,7 +357,6 @@ impl Plot {
         let hh = rows.len() * ROW_H;
         let lx = hx + hw + LEGEND_GAP;
         let lh = hh.max(LEGEND_MIN_H);
-        let width = lx + LEGEND_W + 4 + TICK_LEN + 4 * ADV + MARGIN;
         let height = hy + lh.max(hh + AXIS_H) + MARGIN;
 
         let (ticks, axis_title) = time_ticks(duration, hx, hw);
@@ -305,10 +366,17 @@ impl Plot {
             format!("{} tags", rows.len())
         };
         let title = format!("tag scores over time ({shown}, {})", clock(duration, 1));
+        // Wide enough for the title lines too.
+        let width = [Some(&title), subtitle.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|t| MARGIN + text_width(t) + MARGIN)
+            .fold(lx + LEGEND_W + 4 + TICK_LEN + 4 * ADV + MARGIN, usize::max);
         Ok(Plot {
             rows,
             labels,
             title,
+            subtitle,
             n_frames,
             width,
             height,
@@ -356,6 +424,14 @@ impl Plot {
             MARGIN + TEXT_H,
             xml_escape(&self.title)
         );
+        if let Some(sub) = &self.subtitle {
+            let _ = writeln!(
+                s,
+                r#"<text class="subtitle" x="{MARGIN}" y="{}" fill="{ink}">{}</text>"#,
+                MARGIN + TITLE_H + TEXT_H - 4,
+                xml_escape(sub)
+            );
+        }
 
         // Row labels, right-aligned against the heat map.
         let _ = writeln!(s, r#"<g class="labels" text-anchor="end" fill="{ink}">"#);
@@ -461,6 +537,9 @@ impl Plot {
     fn png(&self, tl: &Timeline) -> Result<Vec<u8>> {
         let mut c = Canvas::new(self.width, self.height, BACKGROUND);
         c.text(MARGIN, MARGIN + 2, &self.title, INK);
+        if let Some(sub) = &self.subtitle {
+            c.text(MARGIN, MARGIN + TITLE_H, sub, INK);
+        }
 
         for (r, name) in self.labels.iter().enumerate() {
             let y = self.hy + r * ROW_H + (ROW_H - BODY_H) / 2;
@@ -821,6 +900,7 @@ mod tests {
             hop_s: 0.5,
             tag_names,
             frames,
+            subtitle: None,
         }
     }
 
@@ -887,6 +967,7 @@ mod tests {
                 vec![0.1, 0.0, 0.5, f32::NAN],
                 vec![0.95, 0.0, 0.5, 0.2],
             ],
+            subtitle: None,
         };
         // max: a .95, b .9, c .5, d .2 -> top 3 = a, b, c; means: a .383, b .3, c .5.
         assert_eq!(tl.rows(Some(3)).expect("rows"), vec![2, 0, 1]);
@@ -982,6 +1063,50 @@ mod tests {
     }
 
     #[test]
+    fn subtitle_says_what_the_columns_are_in_svg_and_png() {
+        let mut tl = sample(4);
+        let (plain_info, _) = decode(&tl.to_png(None).expect("png"));
+        let sub = "each column: mean of the last 10 s (--window), every 0.5 s; a long line indeed";
+        tl.subtitle = Some(sub.to_string());
+        let svg = tl.to_svg(None).expect("svg");
+        assert!(
+            svg.contains(&format!(r#"<text class="subtitle" x="{MARGIN}""#)),
+            "{svg}"
+        );
+        assert!(svg.contains(&xml_escape(sub)));
+        let plot = Plot::new(&tl, None).expect("layout");
+        assert!(plot.width >= 2 * MARGIN + text_width(sub));
+        let (info, px) = decode(&tl.to_png(None).expect("png"));
+        assert_eq!(info.height, plain_info.height + SUBTITLE_H as u32);
+        // The subtitle's line has ink.
+        let row_bytes = info.width as usize * 3;
+        let ink = (MARGIN + TITLE_H..MARGIN + TITLE_H + TEXT_H)
+            .flat_map(|y| px[y * row_bytes..(y + 1) * row_bytes].chunks(3))
+            .filter(|c| *c == INK)
+            .count();
+        assert!(ink > 100, "{ink} ink pixels in the subtitle line");
+    }
+
+    #[test]
+    fn write_leaves_no_temporary_file_and_replaces_the_old_one() {
+        let dir = std::env::temp_dir().join(format!("mstag-tl-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("t.svg");
+        std::fs::write(&path, "old").expect("old file");
+        sample(3).write(&path, None).expect("write");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["t.svg"]);
+        assert!(std::fs::read_to_string(&path).unwrap().starts_with("<svg"));
+        assert!(check_output_path(&path).is_ok());
+        let e = check_output_path(&dir.join("missing/t.svg")).expect_err("no folder");
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn write_chooses_format_by_extension() {
         let dir = std::env::temp_dir().join(format!("mstag-timeline-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -1037,6 +1162,7 @@ mod tests {
             hop_s: 1.0,
             tag_names: vec!["x".into(), "y".into()],
             frames: vec![vec![0.5, 0.5], vec![f32::NAN], vec![0.1, 0.9, 0.3]],
+            subtitle: None,
         };
         let svg = tl.to_svg(None).expect("svg");
         assert_eq!(svg.matches("<rect class=\"cell\"").count(), 6);
