@@ -6,11 +6,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("cannot read {path}: {source}")]
+    /// The message includes the I/O error, which is therefore not also exposed as
+    /// [`std::error::Error::source`]: printers that walk the chain (anyhow's `{:#}`) would
+    /// otherwise show it twice.
+    #[error("cannot read {path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error("model manifest {path}: {reason}")]
@@ -64,10 +66,36 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every message says each thing once, however it is printed: alone, or as an anyhow
+    /// chain with context (how the binaries print errors).
+    #[test]
+    fn io_errors_say_their_cause_once_in_every_printer() {
+        let e = || {
+            Error::io(
+                "nonexistent.wav",
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        };
+        let cause = std::io::Error::from(std::io::ErrorKind::NotFound).to_string();
+        let plain = e().to_string();
+        assert_eq!(plain, format!("cannot read nonexistent.wav: {cause}"));
+        let chain = format!(
+            "{:#}",
+            anyhow::Error::from(e()).context("opening the input")
+        );
+        assert_eq!(chain.matches(&cause).count(), 1, "{chain}");
+        assert_eq!(chain, format!("opening the input: {plain}"));
     }
 }

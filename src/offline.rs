@@ -22,7 +22,7 @@ pub struct FileTags {
     /// Segment lengths (frames) of the scales that got one segment made by looping the
     /// clip, because it is shorter than their segment; empty for longer files.
     pub looped_scales: Vec<usize>,
-    /// Window-view scores every `timeline_step_s`, when asked for.
+    /// Scores of the `timeline_view` view every `timeline_step_s`, when asked for.
     pub timeline: Vec<(f64, Vec<f32>)>,
 }
 
@@ -31,6 +31,9 @@ pub struct TagOptions {
     pub pipeline: PipelineConfig,
     /// Seconds between timeline columns; `None` for no timeline.
     pub timeline_step_s: Option<f64>,
+    /// What the timeline's columns show: the sliding window (`PipelineConfig::window_s`),
+    /// the EMA (`PipelineConfig::ema_tau_s`) or the session mean so far.
+    pub timeline_view: View,
     pub device: Device,
     /// Parallel files (0 = all cores).
     pub jobs: usize,
@@ -41,6 +44,7 @@ impl Default for TagOptions {
         TagOptions {
             pipeline: PipelineConfig::default(),
             timeline_step_s: None,
+            timeline_view: View::Window,
             device: Device::Cpu,
             jobs: 0,
         }
@@ -84,7 +88,7 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
                 .score(&pipeline.aggregates, &mut scores)
                 .map_err(named)?
             {
-                timeline.push((pipeline.time_s(), scores.view(View::Window).to_vec()));
+                timeline.push((pipeline.time_s(), scores.view(opts.timeline_view).to_vec()));
             }
             while next_col <= pipeline.time_s() {
                 next_col += step;
@@ -115,6 +119,43 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
         classifier: tagger.into_classifier(),
     };
     Ok((tags, models))
+}
+
+/// Where `mstag tag --timeline BASE` writes the timelines of `files`, one path per file, all
+/// different, checked before any audio is decoded.
+///
+/// With one file the timeline goes to `BASE` itself; with several, each file's name is added
+/// to BASE's (`tl.png` and `song.mp3` give `tl-song.png`), and a name that is taken already
+/// (two files `a/t.mp3` and `b/t.mp3`, in any letter case) gets `-2`, `-3`, ... (`tl-t-2.png`).
+///
+/// # Errors
+/// [`Error::Output`] naming BASE when its extension is not `.png` or `.svg`, when it is a
+/// folder, or when its folder does not exist or cannot be written to.
+pub fn timeline_paths(base: &Path, files: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    crate::output::timeline::check_output_path(base)?;
+    crate::output::timeline::ImageFormat::from_path(base)?;
+    if files.len() <= 1 {
+        return Ok(vec![base.to_path_buf(); files.len()]);
+    }
+    let lossy = |s: Option<&std::ffi::OsStr>| s.map(|s| s.to_string_lossy().into_owned());
+    let stem = lossy(base.file_stem()).unwrap_or_default();
+    let ext = lossy(base.extension()).unwrap_or_default();
+    let mut taken = std::collections::HashSet::new();
+    Ok(files
+        .iter()
+        .map(|f| {
+            let name = lossy(f.file_stem())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "audio".to_string());
+            let mut candidate = format!("{stem}-{name}.{ext}");
+            let mut k = 2;
+            while !taken.insert(candidate.to_lowercase()) {
+                candidate = format!("{stem}-{name}-{k}.{ext}");
+                k += 1;
+            }
+            base.with_file_name(candidate)
+        })
+        .collect())
 }
 
 /// Why a finished stream has no scores: too short for one segment of the shortest scale,
@@ -194,4 +235,58 @@ pub fn tag_files(
             })
             .collect()
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(v: &[&str]) -> Vec<PathBuf> {
+        v.iter().map(PathBuf::from).collect()
+    }
+
+    #[test]
+    fn timeline_paths_are_unique_per_file() {
+        let dir = std::env::temp_dir();
+        let base = dir.join("tl.png");
+        let files = paths(&["t.mp3", "sub/t.mp3", "t-2.wav", "other/T.flac", "x.ogg"]);
+        let got = timeline_paths(&base, &files).expect("paths");
+        let names: Vec<String> = got
+            .iter()
+            .map(|p| {
+                assert_eq!(p.parent(), Some(dir.as_path()));
+                p.file_name().unwrap().to_string_lossy().into_owned()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "tl-t.png",
+                "tl-t-2.png",
+                "tl-t-2-2.png",
+                "tl-T-3.png",
+                "tl-x.png"
+            ]
+        );
+        // One file: the path as given.
+        assert_eq!(timeline_paths(&base, &files[..1]).unwrap(), vec![base]);
+    }
+
+    #[test]
+    fn timeline_paths_check_the_output_before_any_work() {
+        let files = paths(&["a.wav", "b.wav"]);
+        let cases = [
+            ("tl.jpg", "unsupported extension \".jpg\""),
+            ("no-such-folder-mstag/tl.png", "does not exist"),
+        ];
+        for (base, needle) in cases {
+            let base = std::env::temp_dir().join(base);
+            let e = timeline_paths(&base, &files).expect_err(base.to_str().unwrap());
+            let msg = e.to_string();
+            assert!(msg.contains(needle), "{msg}");
+            assert!(msg.contains(&base.display().to_string()), "{msg}");
+        }
+        let e = timeline_paths(&std::env::temp_dir(), &files).expect_err("a folder");
+        assert!(e.to_string().contains(".svg or .png"), "{e}");
+    }
 }

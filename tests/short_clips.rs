@@ -141,6 +141,8 @@ fn the_binaries_tag_short_clips_and_refuse_below_the_minimum() {
         e.contains("0.30 s of audio") && e.contains("at least 0.45 s"),
         "{e}"
     );
+    assert_eq!(v[1]["looped_scales"], serde_json::json!([27, 54]));
+    assert_eq!(v[2]["looped_scales"], serde_json::json!([54]));
     for (i, p) in [(1, &c06), (2, &c10)] {
         let tags = v[i]["tags"]
             .as_object()
@@ -169,6 +171,8 @@ fn the_binaries_tag_short_clips_and_refuse_below_the_minimum() {
     let text = String::from_utf8(live.stdout).unwrap();
     let last: serde_json::Value =
         serde_json::from_str(text.lines().last().expect("a JSON line")).unwrap();
+    assert_eq!(last["looped"], true);
+    assert_eq!(last["final"], true);
     let live_session = last["session"].as_object().expect("session scores");
     for (name, s) in live_session {
         let want = v[1]["tags"][name].as_f64().unwrap();

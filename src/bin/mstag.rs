@@ -2,12 +2,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use common::ViewArg;
+use mstag::capture::device::DeviceKind;
 
 use mstag::model::Manifest;
 use mstag::offline::{tag_files, TagOptions};
@@ -31,33 +35,13 @@ enum Format {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Song-level tags of audio files (all segments, per-segment max, mean: the paper's aggregate)
-    Tag {
-        /// Audio files (WAV, FLAC, OGG, MP3)
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-        /// Tags listed per file in the table format
-        #[arg(long, default_value_t = 10)]
-        top: usize,
-        /// Draw tag scores over time as a heat map (.png or .svg); with several files the
-        /// file's name is added before the extension
-        #[arg(long, value_name = "OUT")]
-        timeline: Option<PathBuf>,
-        /// Seconds between timeline columns
-        #[arg(long, default_value_t = 1.0, value_parser = common::positive_seconds)]
-        timeline_step: f64,
-        /// Files tagged in parallel (default: all cores)
-        #[arg(long, short, default_value_t = 0)]
-        jobs: usize,
-        /// No progress bar
-        #[arg(long, short)]
-        quiet: bool,
-        #[command(flatten)]
-        model: common::ModelArgs,
-    },
+    Tag(TagArgs),
     /// List audio input devices (use the id or name with `mstag-live --input`)
-    Devices,
+    Devices {
+        /// Also show what the audio libraries (ALSA, JACK) print while probing the devices
+        #[arg(long, short)]
+        verbose: bool,
+    },
     /// Live tags (same as `mstag-live`)
     Live(common::LiveArgs),
     /// Show the bundled models' manifest and check their files
@@ -67,31 +51,62 @@ enum Cmd {
     },
 }
 
+#[derive(Args, Debug)]
+struct TagArgs {
+    /// Audio files (WAV, FLAC, OGG, MP3)
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Entries listed per file in the table format (1 to 64)
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    top: u16,
+    /// Table format: list every tag. By default synonyms (no vocal, no vocals, no voice;
+    /// classic, classical; ...) share one entry, shown under the group's first name with the
+    /// group's highest score. JSON and CSV always have every tag
+    #[arg(long)]
+    all_tags: bool,
+    /// Draw tag scores over time as a heat map (.png or .svg). With several files each gets
+    /// its own, named after OUT and the file (tl.png, song.mp3: tl-song.png; -2, -3, ... are
+    /// added when names repeat)
+    #[arg(long, value_name = "OUT")]
+    timeline: Option<PathBuf>,
+    /// What a timeline column shows: the tags of the last `--window` seconds (window), of an
+    /// exponential moving average with time constant `--ema` (ema), or of everything from the
+    /// start (session)
+    #[arg(long, value_enum, default_value = "window", requires = "timeline")]
+    timeline_view: common::ViewArg,
+    /// Seconds between timeline columns
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true,
+          value_parser = common::positive_seconds, requires = "timeline")]
+    timeline_step: f64,
+    /// Files tagged in parallel (0 = all cores; at most 1024)
+    #[arg(long, short, default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u16).range(0..=1024))]
+    jobs: u16,
+    /// No progress bar
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    model: common::ModelArgs,
+}
+
 fn main() -> ExitCode {
     // Before any thread starts: it sets an environment variable (see the function).
     mstag::model::runtime::opt_out_of_telemetry();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let r = match cli.cmd {
-        Cmd::Tag {
-            files,
-            format,
-            top,
-            timeline,
-            timeline_step,
-            jobs,
-            quiet,
-            model,
-        } => tag(
-            &files,
-            format,
-            top,
-            timeline.as_deref(),
-            timeline_step,
-            jobs,
-            quiet,
-            &model,
-        ),
-        Cmd::Devices => devices().map(|_| true),
+        Cmd::Tag(args) => {
+            if let Some(m) = matches.subcommand_matches("tag") {
+                if let Err(msg) = check_view_options(&args, m) {
+                    usage_error("tag", msg);
+                }
+            }
+            tag(&args)
+        }
+        Cmd::Devices { verbose } => devices(verbose).map(|_| true),
         Cmd::Live(args) => common::run_live(&args).map(|_| true),
         Cmd::Info { models } => info(models).map(|_| true),
     };
@@ -105,53 +120,106 @@ fn main() -> ExitCode {
     }
 }
 
-fn timeline_path(base: &Path, file: &Path, several: bool) -> PathBuf {
-    if !several {
-        return base.to_path_buf();
+/// Exits like clap does for a bad command line (usage, exit code 2).
+fn usage_error(subcommand: &str, msg: String) -> ! {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let kind = clap::error::ErrorKind::ArgumentConflict;
+    match cmd.find_subcommand_mut(subcommand) {
+        Some(sub) => sub.error(kind, msg).exit(),
+        None => cmd.error(kind, msg).exit(),
     }
-    let stem = base
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = base
-        .extension()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    base.with_file_name(format!("{stem}-{name}.{ext}"))
 }
 
-/// Returns Ok(false) when some file failed (the others are still reported).
-#[allow(clippy::too_many_arguments)]
-fn tag(
-    files: &[PathBuf],
-    format: Format,
-    top: usize,
-    timeline: Option<&Path>,
-    timeline_step: f64,
-    jobs: usize,
-    quiet: bool,
-    model: &common::ModelArgs,
-) -> Result<bool> {
-    if let Some(t) = timeline {
-        output::timeline::ImageFormat::from_path(t)?;
+/// `--window` and `--ema` shape views that `mstag tag` shows only in a timeline: refuse them
+/// where they would change nothing.
+fn check_view_options(a: &TagArgs, m: &ArgMatches) -> Result<(), String> {
+    let given = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
+    let shown = a.timeline.as_ref().map(|_| a.timeline_view);
+    let song = "(the song-level tags are the mean over the whole file, whatever the views)";
+    if given("ema_tau") && shown != Some(ViewArg::Ema) {
+        return Err(format!(
+            "--ema sets the time constant of the EMA view, which `mstag tag` draws only in a \
+             timeline: add `--timeline OUT.png --timeline-view ema` {song}"
+        ));
     }
-    let manifest_path = model.manifest_path();
+    if given("window") && shown != Some(ViewArg::Window) {
+        return Err(format!(
+            "--window sets the length of the sliding-window view, which `mstag tag` draws only \
+             in a timeline: add `--timeline OUT.png` (its columns are that view unless \
+             `--timeline-view` says otherwise) {song}"
+        ));
+    }
+    Ok(())
+}
+
+/// The timeline's line under the title: what each column shows.
+fn timeline_subtitle(a: &TagArgs) -> String {
+    let what = match a.timeline_view {
+        ViewArg::Window => format!("tags of the last {} s (--window)", a.model.window),
+        ViewArg::Ema => format!(
+            "tags of an exponential moving average, time constant {} s (--ema)",
+            a.model.ema_tau
+        ),
+        ViewArg::Session => "tags of everything from the start (session)".to_string(),
+    };
+    format!("each column: {what}, every {} s", a.timeline_step)
+}
+
+/// The message for a file that failed, naming it once.
+fn file_error(e: &mstag::Error, name: &str) -> String {
+    let msg = e.to_string();
+    // Errors name the file already when they come from decoding.
+    if msg.contains(name) {
+        msg
+    } else {
+        format!("{name}: {msg}")
+    }
+}
+
+/// One line for stderr about the files that failed (their errors are in the output).
+fn failure_summary(failed: &[String], total: usize) -> Option<String> {
+    const SHOWN: usize = 5;
+    if failed.is_empty() {
+        return None;
+    }
+    let mut names = failed
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if failed.len() > SHOWN {
+        names.push_str(&format!(" and {} more", failed.len() - SHOWN));
+    }
+    Some(format!(
+        "{} of {total} file{} could not be tagged: {names} (the reasons are in the output)",
+        failed.len(),
+        if total == 1 { "" } else { "s" }
+    ))
+}
+
+/// Returns Ok(false) when some file or timeline failed (the others are still reported).
+fn tag(a: &TagArgs) -> Result<bool> {
+    // Every output path is checked before any work.
+    let timelines = match &a.timeline {
+        Some(base) => Some(mstag::offline::timeline_paths(base, &a.files)?),
+        None => None,
+    };
+    let manifest_path = a.model.manifest_path();
     let manifest = Manifest::load(&manifest_path)?;
     manifest.verify_files()?;
     let opts = TagOptions {
-        pipeline: model.pipeline(),
-        timeline_step_s: timeline.map(|_| timeline_step),
-        device: model.device(),
-        jobs,
+        pipeline: a.model.pipeline(),
+        timeline_step_s: a.timeline.as_ref().map(|_| a.timeline_step),
+        timeline_view: a.timeline_view.into(),
+        device: a.model.device(),
+        jobs: a.jobs.into(),
     };
-    let bar = if quiet {
+    let bar = if a.quiet {
         ProgressBar::hidden()
     } else {
-        let b = ProgressBar::new(files.len() as u64);
+        let b = ProgressBar::new(a.files.len() as u64);
         b.set_style(
             ProgressStyle::with_template(
                 "{spinner} tagging [{bar:30}] {pos}/{len} files {elapsed_precise} eta {eta}",
@@ -161,71 +229,88 @@ fn tag(
         );
         b
     };
-    let results = tag_files(&manifest, files, &opts, &|_| bar.inc(1))
+    let results = tag_files(&manifest, &a.files, &opts, &|_| bar.inc(1))
         .with_context(|| format!("loading the models of {}", manifest_path.display()))?;
     bar.finish_and_clear();
-    let mut ok = true;
+    let subtitle = timeline_subtitle(a);
+    let mut failed = Vec::new();
+    let mut timelines_ok = true;
     let mut rows = Vec::new();
-    for (path, r) in files.iter().zip(results) {
+    for (k, (path, r)) in a.files.iter().zip(results).enumerate() {
         let name = path.display().to_string();
         match r {
             Ok(t) => {
-                if let Some(base) = timeline {
-                    let out = timeline_path(base, path, files.len() > 1);
+                if let Some(out) = timelines.as_ref().and_then(|v| v.get(k)) {
                     let tl = Timeline {
-                        hop_s: timeline_step,
+                        hop_s: a.timeline_step,
                         tag_names: manifest.tags.clone(),
                         frames: t.timeline.iter().map(|(_, s)| s.clone()).collect(),
+                        subtitle: Some(subtitle.clone()),
                     };
                     if tl.frames.is_empty() {
                         eprintln!("mstag: {name}: too short for a timeline");
-                    } else if let Err(e) = tl.write(&out, None) {
+                    } else if let Err(e) = tl.write(out, None) {
                         eprintln!("mstag: {e}");
-                        ok = false;
-                    } else if !quiet {
+                        timelines_ok = false;
+                    } else if !a.quiet {
                         eprintln!("mstag: timeline of {name} written to {}", out.display());
                     }
                 }
-                rows.push(FileResult::ok(name, Some(t.duration_s), t.scores));
+                rows.push(
+                    FileResult::ok(name, Some(t.duration_s), t.scores)
+                        .with_looped_scales(t.looped_scales),
+                );
             }
             Err(e) => {
-                ok = false;
-                let msg = e.to_string();
-                // Errors name the file already when they come from decoding.
-                let msg = if msg.contains(&name) {
-                    msg
-                } else {
-                    format!("{name}: {msg}")
-                };
-                if format == Format::Table {
-                    eprintln!("mstag: {msg}");
-                }
-                rows.push(FileResult::failed(name, msg));
+                rows.push(FileResult::failed(name.clone(), file_error(&e, &name)));
+                failed.push(name);
             }
         }
     }
-    let text = match format {
-        Format::Table => output::to_table(&rows, &manifest.tags, top),
+    let text = match a.format {
+        Format::Table => output::to_table(&rows, &manifest.tags, a.top.into(), !a.all_tags),
         Format::Json => output::to_json(&rows, &manifest.tags),
         Format::Csv => output::to_csv(&rows, &manifest.tags),
     };
     print!("{text}");
-    Ok(ok)
+    if let Some(line) = failure_summary(&failed, a.files.len()) {
+        eprintln!("mstag: {line}");
+    }
+    Ok(failed.is_empty() && timelines_ok)
 }
 
-fn devices() -> Result<()> {
-    let list = mstag::capture::device::list_input_devices()?;
-    if list.is_empty() {
-        println!("no audio input devices found");
-    }
-    for d in list {
+fn devices(verbose: bool) -> Result<()> {
+    let list = {
+        // ALSA and JACK report every device they fail to probe on stderr (a screenful on a
+        // machine without a sound card); hide that while listing unless asked for.
+        let _quiet = if verbose {
+            None
+        } else {
+            gag::Gag::stderr().ok()
+        };
+        mstag::capture::device::list_input_devices()
+    }?;
+    let line = |d: &mstag::capture::DeviceInfo| {
         println!(
             "{}{}\t{}\t{}",
             if d.is_default { "* " } else { "  " },
             d.id,
             d.name,
-            d.default_config.unwrap_or_default()
-        );
+            d.default_config
+                .as_deref()
+                .unwrap_or("(cannot be opened now)")
+        )
+    };
+    let (capture, plugins): (Vec<_>, Vec<_>) =
+        list.iter().partition(|d| d.kind() == DeviceKind::Capture);
+    if capture.is_empty() {
+        println!("no audio capture devices found");
+    }
+    capture.into_iter().for_each(line);
+    if !plugins.is_empty() {
+        println!();
+        println!("not capture devices on their own (ALSA plugins: rate converters, mixers, effects, test devices):");
+        plugins.into_iter().for_each(line);
     }
     Ok(())
 }

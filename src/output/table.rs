@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::engine::scores::top_k;
+use crate::synonyms::SynonymGroups;
 
 /// The outcome of tagging one file.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -230,6 +230,11 @@ fn format_duration(d: Option<f64>) -> String {
 /// best tags (name, score with 3 decimals, and a small bar), or its error; files are
 /// separated by a blank line.
 ///
+/// With `grouped`, synonyms share one entry ([`SynonymGroups`]: `no vocal`, `no vocals` and
+/// `no voice` show once, as `no vocals`, with the highest of their scores), so they do not
+/// take several of the `top` places; without it every tag is an entry of its own. An entry
+/// whose scores are all missing or not finite shows `-` and ranks last.
+///
 /// ```text
 /// song.mp3  (3:02.4)
 ///   rock      0.912  #########
@@ -237,8 +242,17 @@ fn format_duration(d: Option<f64>) -> String {
 ///
 /// broken.wav  error: unsupported audio format
 /// ```
-pub fn to_table(results: &[FileResult], tag_names: &[String], top: usize) -> String {
+pub fn to_table(results: &[FileResult], tag_names: &[String], top: usize, grouped: bool) -> String {
     let mut out = String::new();
+    // Names for every score, `tag<i>` beyond the manifest's names.
+    let n_scores = results
+        .iter()
+        .filter_map(|r| r.tags.as_ref().map(Vec::len))
+        .max()
+        .unwrap_or(0)
+        .max(tag_names.len());
+    let names: Vec<String> = (0..n_scores).map(|i| tag_name(tag_names, i)).collect();
+    let groups = SynonymGroups::with(&names, grouped);
     for (k, r) in results.iter().enumerate() {
         if k > 0 {
             out.push('\n');
@@ -259,25 +273,40 @@ pub fn to_table(results: &[FileResult], tag_names: &[String], top: usize) -> Str
             format_duration(r.duration_s)
         ));
         let tags = r.tags.as_deref().unwrap_or(&[]);
-        let ranked: Vec<f32> = tags
-            .iter()
-            .map(|&x| if x.is_finite() { x } else { f32::NEG_INFINITY })
+        // Entries with no finite score rank below every real score (even 0) and show `-`.
+        let entries = groups.groups();
+        let values = groups.scores(tags);
+        let key = |k: usize| {
+            let known = entries[k]
+                .members
+                .iter()
+                .any(|&i| tags.get(i).is_some_and(|x| x.is_finite()));
+            if known {
+                values[k]
+            } else {
+                -1.0
+            }
+        };
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
+        let best: Vec<(&str, f32)> = order
+            .into_iter()
+            .take(top)
+            .map(|k| (entries[k].name.as_str(), key(k)))
             .collect();
-        let best = top_k(&ranked, top);
         let width = best
             .iter()
-            .map(|&i| tag_name(tag_names, i).chars().count())
+            .map(|(name, _)| name.chars().count())
             .max()
             .unwrap_or(0);
-        for i in best {
-            let x = tags[i];
-            let (value, bar) = if x.is_finite() {
+        for (name, x) in best {
+            let (value, bar) = if x >= 0.0 {
                 let n = (x.clamp(0.0, 1.0) * 10.0).round() as usize;
                 (format!("{x:.3}"), "#".repeat(n))
             } else {
                 ("  -  ".to_string(), String::new())
             };
-            let line = format!("  {:<width$}  {value}  {bar}", tag_name(tag_names, i));
+            let line = format!("  {name:<width$}  {value}  {bar}");
             out.push_str(line.trim_end());
             out.push('\n');
         }
@@ -392,7 +421,7 @@ mod tests {
 
     #[test]
     fn table_lists_top_tags_or_error() {
-        let text = to_table(&sample(), &names(), 2);
+        let text = to_table(&sample(), &names(), 2, true);
         let expected = "\
 a.mp3  (3:03.5)
   guitar  0.900  #########
@@ -427,7 +456,7 @@ c.flac  (?)
                 "a.mp3,183.456,,0.7,0.1,0.9,0.05,",
             ]
         );
-        let table = to_table(&rows, &names(), 1);
+        let table = to_table(&rows, &names(), 1, true);
         assert!(
             table.starts_with("hit.wav  (0:00.6, looped for the 27, 54-frame scales)\n"),
             "{table}"
@@ -436,8 +465,55 @@ c.flac  (?)
     }
 
     #[test]
+    fn table_groups_synonyms_unless_all_tags_are_asked_for() {
+        let names: Vec<String> = [
+            "no vocal",
+            "rock",
+            "no vocals",
+            "classic",
+            "no voice",
+            "classical",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let rows = [FileResult::ok(
+            "a.wav",
+            Some(2.0),
+            vec![0.9, 0.5, 0.8, 0.7, 0.85, f32::NAN],
+        )];
+        let grouped = to_table(&rows, &names, 3, true);
+        assert_eq!(
+            grouped,
+            "\
+a.wav  (0:02.0)
+  no vocals  0.900  #########
+  classical  0.700  #######
+  rock       0.500  #####
+"
+        );
+        let all = to_table(&rows, &names, 3, false);
+        assert_eq!(
+            all,
+            "\
+a.wav  (0:02.0)
+  no vocal   0.900  #########
+  no voice   0.850  #########
+  no vocals  0.800  ########
+"
+        );
+        // A group whose scores are all unknown shows `-`, last.
+        let unknown = [FileResult::ok("b.wav", None, vec![f32::NAN, 0.0, f32::NAN])];
+        let text = to_table(&unknown, &names[..3], 5, true);
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            ["b.wav  (?)", "  rock       0.000", "  no vocals    -"]
+        );
+    }
+
+    #[test]
     fn table_nan_ranks_last_and_prints_no_nan() {
-        let text = to_table(&sample()[2..], &names(), 10);
+        let text = to_table(&sample()[2..], &names(), 10, true);
         assert!(!text.to_lowercase().contains("nan"), "{text}");
         assert!(
             text.lines()
@@ -446,6 +522,6 @@ c.flac  (?)
                 .starts_with("  guitar"),
             "{text}"
         );
-        assert_eq!(to_table(&[], &names(), 5), "(no files)\n");
+        assert_eq!(to_table(&[], &names(), 5, true), "(no files)\n");
     }
 }

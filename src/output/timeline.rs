@@ -24,6 +24,9 @@ pub struct Timeline {
     /// One score vector per time step, in manifest tag order. Missing or non-finite
     /// scores are drawn in grey ("no data"); scores beyond `tag_names` are ignored.
     pub frames: Vec<Vec<f32>>,
+    /// A line under the title saying what a column shows (which aggregate, over what time),
+    /// e.g. `each column: mean of the last 10 s (--window), every 1 s`.
+    pub subtitle: Option<String>,
 }
 
 /// The image formats [`Timeline::write`] can produce.
@@ -31,6 +34,54 @@ pub struct Timeline {
 pub enum ImageFormat {
     Svg,
     Png,
+}
+
+/// The folder `path` is written into (`.` for a bare file name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A new, empty temporary file in `path`'s folder (so that renaming it onto `path` is
+/// atomic), readable by others like a file created the usual way.
+fn temp_file_beside(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(".mstag-").suffix(".tmp");
+    #[cfg(unix)]
+    b.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    b.tempfile_in(folder_of(path))
+}
+
+/// Checks that an image can be written to `path`, before the work that produces it: `path`
+/// is not a folder and its folder exists and takes new files (a temporary file is created
+/// there and removed).
+///
+/// # Errors
+/// [`Error::Output`] naming `path` and what is wrong.
+pub fn check_output_path(path: &Path) -> Result<()> {
+    let fail = |reason: String| Error::Output {
+        what: format!("timeline {}", path.display()),
+        reason,
+    };
+    if path.is_dir() {
+        return Err(fail(
+            "is a folder; give a file name ending in .svg or .png".into(),
+        ));
+    }
+    let dir = folder_of(path);
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(fail(format!("{} is not a folder", dir.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(fail(format!("folder {} does not exist", dir.display())))
+        }
+        Err(e) => return Err(fail(format!("cannot use folder {}: {e}", dir.display()))),
+    }
+    temp_file_beside(path)
+        .map(drop)
+        .map_err(|e| fail(format!("cannot create files in {}: {e}", dir.display())))
 }
 
 impl ImageFormat {
@@ -63,15 +114,22 @@ impl Timeline {
     /// `top` is the number of rows: the tags whose maximum over time is highest, listed
     /// by mean score (highest first). `None` means [`DEFAULT_TOP`]; it is capped at the
     /// number of tags, and `Some(0)` is an error.
+    ///
+    /// The file is written beside `path` under a temporary name and renamed into place, so
+    /// `path` is never left half-written.
     pub fn write(&self, path: &Path, top: Option<usize>) -> Result<()> {
         let bytes = match ImageFormat::from_path(path)? {
             ImageFormat::Svg => self.to_svg(top)?.into_bytes(),
             ImageFormat::Png => self.to_png(top)?,
         };
-        std::fs::write(path, bytes).map_err(|e| Error::Output {
+        let failed = |e: std::io::Error| Error::Output {
             what: format!("timeline {}", path.display()),
             reason: format!("cannot write the file: {e}"),
-        })
+        };
+        let mut tmp = temp_file_beside(path).map_err(failed)?;
+        std::io::Write::write_all(&mut tmp, &bytes).map_err(failed)?;
+        tmp.persist(path).map_err(|e| failed(e.error))?;
+        Ok(())
     }
 
     /// The heat map as an SVG document (one `<rect class="cell">` per row and time step).
@@ -220,6 +278,8 @@ const TEXT_H: usize = font::H * SCALE;
 const BODY_H: usize = font::BODY * SCALE;
 const MARGIN: usize = 12;
 const TITLE_H: usize = TEXT_H + 14;
+/// Height of the optional line under the title.
+const SUBTITLE_H: usize = TEXT_H + 6;
 const ROW_H: usize = 20;
 /// Heat-map width aimed for (cells are whole pixels up to this many time steps).
 const TARGET_W: usize = 1200;
@@ -242,6 +302,7 @@ struct Plot {
     rows: Vec<usize>,
     labels: Vec<String>,
     title: String,
+    subtitle: Option<String>,
     n_frames: usize,
     width: usize,
     height: usize,
@@ -286,7 +347,8 @@ impl Plot {
 
         let label_chars = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
         let hx = MARGIN + label_chars * ADV + 10;
-        let hy = MARGIN + TITLE_H;
+        let subtitle = tl.subtitle.clone().filter(|s| !s.is_empty());
+        let hy = MARGIN + TITLE_H + subtitle.as_ref().map_or(0, |_| SUBTITLE_H);
         let hw = if n_frames <= MAX_W {
             n_frames * (TARGET_W / n_frames).max(1)
         } else {
@@ -295,7 +357,6 @@ impl Plot {
         let hh = rows.len() * ROW_H;
         let lx = hx + hw + LEGEND_GAP;
         let lh = hh.max(LEGEND_MIN_H);
-        let width = lx + LEGEND_W + 4 + TICK_LEN + 4 * ADV + MARGIN;
         let height = hy + lh.max(hh + AXIS_H) + MARGIN;
 
         let (ticks, axis_title) = time_ticks(duration, hx, hw);
@@ -305,10 +366,17 @@ impl Plot {
             format!("{} tags", rows.len())
         };
         let title = format!("tag scores over time ({shown}, {})", clock(duration, 1));
+        // Wide enough for the title lines too.
+        let width = [Some(&title), subtitle.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|t| MARGIN + text_width(t) + MARGIN)
+            .fold(lx + LEGEND_W + 4 + TICK_LEN + 4 * ADV + MARGIN, usize::max);
         Ok(Plot {
             rows,
             labels,
             title,
+            subtitle,
             n_frames,
             width,
             height,
@@ -356,6 +424,14 @@ impl Plot {
             MARGIN + TEXT_H,
             xml_escape(&self.title)
         );
+        if let Some(sub) = &self.subtitle {
+            let _ = writeln!(
+                s,
+                r#"<text class="subtitle" x="{MARGIN}" y="{}" fill="{ink}">{}</text>"#,
+                MARGIN + TITLE_H + TEXT_H - 4,
+                xml_escape(sub)
+            );
+        }
 
         // Row labels, right-aligned against the heat map.
         let _ = writeln!(s, r#"<g class="labels" text-anchor="end" fill="{ink}">"#);
@@ -461,6 +537,9 @@ impl Plot {
     fn png(&self, tl: &Timeline) -> Result<Vec<u8>> {
         let mut c = Canvas::new(self.width, self.height, BACKGROUND);
         c.text(MARGIN, MARGIN + 2, &self.title, INK);
+        if let Some(sub) = &self.subtitle {
+            c.text(MARGIN, MARGIN + TITLE_H, sub, INK);
+        }
 
         for (r, name) in self.labels.iter().enumerate() {
             let y = self.hy + r * ROW_H + (ROW_H - BODY_H) / 2;
@@ -683,384 +762,7 @@ impl Canvas {
 
 /// A 5×7 bitmap font for printable ASCII (32..=126), drawn for this module: glyphs sit
 /// in rows 0..7 of a 5×9 cell, and rows 7..9 hold the descenders of `g j p q y`.
-mod font {
-    /// Glyph cell width and height in font pixels (including the descender rows).
-    pub const W: usize = 5;
-    pub const H: usize = 9;
-    /// Rows above the baseline.
-    pub const BODY: usize = 7;
-
-    /// Rows of a glyph, top to bottom; bit 4 is the leftmost column.
-    pub fn glyph(c: char) -> &'static [u8; H] {
-        let code = c as u32;
-        let i = if (32..=126).contains(&code) {
-            code - 32
-        } else {
-            u32::from(b'?') - 32
-        };
-        &GLYPHS[i as usize]
-    }
-
-    #[rustfmt::skip]
-    const GLYPHS: [[u8; H]; 95] = [
-        [0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000], // space
-        [0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00000, 0b00100, 0b00000, 0b00000], // !
-        [0b01010, 0b01010, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000], // "
-        [0b01010, 0b01010, 0b11111, 0b01010, 0b11111, 0b01010, 0b01010, 0b00000, 0b00000], // #
-        [0b00100, 0b01111, 0b10100, 0b01110, 0b00101, 0b11110, 0b00100, 0b00000, 0b00000], // $
-        [0b11000, 0b11001, 0b00010, 0b00100, 0b01000, 0b10011, 0b00011, 0b00000, 0b00000], // %
-        [0b01100, 0b10010, 0b10100, 0b01000, 0b10101, 0b10010, 0b01101, 0b00000, 0b00000], // &
-        [0b00100, 0b00100, 0b01000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000], // '
-        [0b00010, 0b00100, 0b01000, 0b01000, 0b01000, 0b00100, 0b00010, 0b00000, 0b00000], // (
-        [0b01000, 0b00100, 0b00010, 0b00010, 0b00010, 0b00100, 0b01000, 0b00000, 0b00000], // )
-        [0b00000, 0b00100, 0b10101, 0b01110, 0b10101, 0b00100, 0b00000, 0b00000, 0b00000], // *
-        [0b00000, 0b00100, 0b00100, 0b11111, 0b00100, 0b00100, 0b00000, 0b00000, 0b00000], // +
-        [0b00000, 0b00000, 0b00000, 0b00000, 0b01100, 0b00100, 0b01000, 0b00000, 0b00000], // ,
-        [0b00000, 0b00000, 0b00000, 0b11111, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000], // -
-        [0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b01100, 0b01100, 0b00000, 0b00000], // .
-        [0b00000, 0b00001, 0b00010, 0b00100, 0b01000, 0b10000, 0b00000, 0b00000, 0b00000], // /
-        [0b01110, 0b10001, 0b10011, 0b10101, 0b11001, 0b10001, 0b01110, 0b00000, 0b00000], // 0
-        [0b00100, 0b01100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110, 0b00000, 0b00000], // 1
-        [0b01110, 0b10001, 0b00001, 0b00010, 0b00100, 0b01000, 0b11111, 0b00000, 0b00000], // 2
-        [0b11111, 0b00010, 0b00100, 0b00010, 0b00001, 0b10001, 0b01110, 0b00000, 0b00000], // 3
-        [0b00010, 0b00110, 0b01010, 0b10010, 0b11111, 0b00010, 0b00010, 0b00000, 0b00000], // 4
-        [0b11111, 0b10000, 0b11110, 0b00001, 0b00001, 0b10001, 0b01110, 0b00000, 0b00000], // 5
-        [0b00110, 0b01000, 0b10000, 0b11110, 0b10001, 0b10001, 0b01110, 0b00000, 0b00000], // 6
-        [0b11111, 0b00001, 0b00010, 0b00100, 0b01000, 0b01000, 0b01000, 0b00000, 0b00000], // 7
-        [0b01110, 0b10001, 0b10001, 0b01110, 0b10001, 0b10001, 0b01110, 0b00000, 0b00000], // 8
-        [0b01110, 0b10001, 0b10001, 0b01111, 0b00001, 0b00010, 0b01100, 0b00000, 0b00000], // 9
-        [0b00000, 0b01100, 0b01100, 0b00000, 0b01100, 0b01100, 0b00000, 0b00000, 0b00000], // :
-        [0b00000, 0b01100, 0b01100, 0b00000, 0b01100, 0b00100, 0b01000, 0b00000, 0b00000], // ;
-        [0b00010, 0b00100, 0b01000, 0b10000, 0b01000, 0b00100, 0b00010, 0b00000, 0b00000], // <
-        [0b00000, 0b00000, 0b11111, 0b00000, 0b11111, 0b00000, 0b00000, 0b00000, 0b00000], // =
-        [0b01000, 0b00100, 0b00010, 0b00001, 0b00010, 0b00100, 0b01000, 0b00000, 0b00000], // >
-        [0b01110, 0b10001, 0b00001, 0b00010, 0b00100, 0b00000, 0b00100, 0b00000, 0b00000], // ?
-        [0b01110, 0b10001, 0b00001, 0b01101, 0b10101, 0b10101, 0b01110, 0b00000, 0b00000], // @
-        [0b01110, 0b10001, 0b10001, 0b11111, 0b10001, 0b10001, 0b10001, 0b00000, 0b00000], // A
-        [0b11110, 0b10001, 0b10001, 0b11110, 0b10001, 0b10001, 0b11110, 0b00000, 0b00000], // B
-        [0b01110, 0b10001, 0b10000, 0b10000, 0b10000, 0b10001, 0b01110, 0b00000, 0b00000], // C
-        [0b11100, 0b10010, 0b10001, 0b10001, 0b10001, 0b10010, 0b11100, 0b00000, 0b00000], // D
-        [0b11111, 0b10000, 0b10000, 0b11110, 0b10000, 0b10000, 0b11111, 0b00000, 0b00000], // E
-        [0b11111, 0b10000, 0b10000, 0b11110, 0b10000, 0b10000, 0b10000, 0b00000, 0b00000], // F
-        [0b01110, 0b10001, 0b10000, 0b10111, 0b10001, 0b10001, 0b01111, 0b00000, 0b00000], // G
-        [0b10001, 0b10001, 0b10001, 0b11111, 0b10001, 0b10001, 0b10001, 0b00000, 0b00000], // H
-        [0b01110, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110, 0b00000, 0b00000], // I
-        [0b00111, 0b00010, 0b00010, 0b00010, 0b00010, 0b10010, 0b01100, 0b00000, 0b00000], // J
-        [0b10001, 0b10010, 0b10100, 0b11000, 0b10100, 0b10010, 0b10001, 0b00000, 0b00000], // K
-        [0b10000, 0b10000, 0b10000, 0b10000, 0b10000, 0b10000, 0b11111, 0b00000, 0b00000], // L
-        [0b10001, 0b11011, 0b10101, 0b10101, 0b10001, 0b10001, 0b10001, 0b00000, 0b00000], // M
-        [0b10001, 0b10001, 0b11001, 0b10101, 0b10011, 0b10001, 0b10001, 0b00000, 0b00000], // N
-        [0b01110, 0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b01110, 0b00000, 0b00000], // O
-        [0b11110, 0b10001, 0b10001, 0b11110, 0b10000, 0b10000, 0b10000, 0b00000, 0b00000], // P
-        [0b01110, 0b10001, 0b10001, 0b10001, 0b10101, 0b10010, 0b01101, 0b00000, 0b00000], // Q
-        [0b11110, 0b10001, 0b10001, 0b11110, 0b10100, 0b10010, 0b10001, 0b00000, 0b00000], // R
-        [0b01111, 0b10000, 0b10000, 0b01110, 0b00001, 0b00001, 0b11110, 0b00000, 0b00000], // S
-        [0b11111, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00000, 0b00000], // T
-        [0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b01110, 0b00000, 0b00000], // U
-        [0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b01010, 0b00100, 0b00000, 0b00000], // V
-        [0b10001, 0b10001, 0b10001, 0b10101, 0b10101, 0b10101, 0b01010, 0b00000, 0b00000], // W
-        [0b10001, 0b10001, 0b01010, 0b00100, 0b01010, 0b10001, 0b10001, 0b00000, 0b00000], // X
-        [0b10001, 0b10001, 0b01010, 0b00100, 0b00100, 0b00100, 0b00100, 0b00000, 0b00000], // Y
-        [0b11111, 0b00001, 0b00010, 0b00100, 0b01000, 0b10000, 0b11111, 0b00000, 0b00000], // Z
-        [0b01110, 0b01000, 0b01000, 0b01000, 0b01000, 0b01000, 0b01110, 0b00000, 0b00000], // [
-        [0b00000, 0b10000, 0b01000, 0b00100, 0b00010, 0b00001, 0b00000, 0b00000, 0b00000], // \
-        [0b01110, 0b00010, 0b00010, 0b00010, 0b00010, 0b00010, 0b01110, 0b00000, 0b00000], // ]
-        [0b00100, 0b01010, 0b10001, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000], // ^
-        [0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b11111, 0b00000, 0b00000], // _
-        [0b01000, 0b00100, 0b00010, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000], // `
-        [0b00000, 0b00000, 0b01110, 0b00001, 0b01111, 0b10001, 0b01111, 0b00000, 0b00000], // a
-        [0b10000, 0b10000, 0b10110, 0b11001, 0b10001, 0b10001, 0b11110, 0b00000, 0b00000], // b
-        [0b00000, 0b00000, 0b01110, 0b10000, 0b10000, 0b10001, 0b01110, 0b00000, 0b00000], // c
-        [0b00001, 0b00001, 0b01101, 0b10011, 0b10001, 0b10001, 0b01111, 0b00000, 0b00000], // d
-        [0b00000, 0b00000, 0b01110, 0b10001, 0b11111, 0b10000, 0b01110, 0b00000, 0b00000], // e
-        [0b00110, 0b01001, 0b01000, 0b11100, 0b01000, 0b01000, 0b01000, 0b00000, 0b00000], // f
-        [0b00000, 0b00000, 0b01111, 0b10001, 0b10001, 0b10001, 0b01111, 0b00001, 0b01110], // g
-        [0b10000, 0b10000, 0b10110, 0b11001, 0b10001, 0b10001, 0b10001, 0b00000, 0b00000], // h
-        [0b00100, 0b00000, 0b01100, 0b00100, 0b00100, 0b00100, 0b01110, 0b00000, 0b00000], // i
-        [0b00010, 0b00000, 0b00110, 0b00010, 0b00010, 0b00010, 0b00010, 0b10010, 0b01100], // j
-        [0b10000, 0b10000, 0b10010, 0b10100, 0b11000, 0b10100, 0b10010, 0b00000, 0b00000], // k
-        [0b01100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110, 0b00000, 0b00000], // l
-        [0b00000, 0b00000, 0b11010, 0b10101, 0b10101, 0b10001, 0b10001, 0b00000, 0b00000], // m
-        [0b00000, 0b00000, 0b10110, 0b11001, 0b10001, 0b10001, 0b10001, 0b00000, 0b00000], // n
-        [0b00000, 0b00000, 0b01110, 0b10001, 0b10001, 0b10001, 0b01110, 0b00000, 0b00000], // o
-        [0b00000, 0b00000, 0b11110, 0b10001, 0b10001, 0b10001, 0b11110, 0b10000, 0b10000], // p
-        [0b00000, 0b00000, 0b01111, 0b10001, 0b10001, 0b10001, 0b01111, 0b00001, 0b00001], // q
-        [0b00000, 0b00000, 0b10110, 0b11001, 0b10000, 0b10000, 0b10000, 0b00000, 0b00000], // r
-        [0b00000, 0b00000, 0b01110, 0b10000, 0b01110, 0b00001, 0b11110, 0b00000, 0b00000], // s
-        [0b01000, 0b01000, 0b11100, 0b01000, 0b01000, 0b01001, 0b00110, 0b00000, 0b00000], // t
-        [0b00000, 0b00000, 0b10001, 0b10001, 0b10001, 0b10011, 0b01101, 0b00000, 0b00000], // u
-        [0b00000, 0b00000, 0b10001, 0b10001, 0b10001, 0b01010, 0b00100, 0b00000, 0b00000], // v
-        [0b00000, 0b00000, 0b10001, 0b10001, 0b10101, 0b10101, 0b01010, 0b00000, 0b00000], // w
-        [0b00000, 0b00000, 0b10001, 0b01010, 0b00100, 0b01010, 0b10001, 0b00000, 0b00000], // x
-        [0b00000, 0b00000, 0b10001, 0b10001, 0b10001, 0b10001, 0b01111, 0b00001, 0b01110], // y
-        [0b00000, 0b00000, 0b11111, 0b00010, 0b00100, 0b01000, 0b11111, 0b00000, 0b00000], // z
-        [0b00010, 0b00100, 0b00100, 0b01000, 0b00100, 0b00100, 0b00010, 0b00000, 0b00000], // {
-        [0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00000, 0b00000], // |
-        [0b01000, 0b00100, 0b00100, 0b00010, 0b00100, 0b00100, 0b01000, 0b00000, 0b00000], // }
-        [0b00000, 0b00000, 0b01000, 0b10101, 0b00010, 0b00000, 0b00000, 0b00000, 0b00000], // ~
-    ];
-}
+mod font;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample(n_frames: usize) -> Timeline {
-        let tag_names: Vec<String> = (0..30).map(|t| format!("tag <{t}> & co")).collect();
-        let frames = (0..n_frames)
-            .map(|i| {
-                (0..30)
-                    .map(|t| {
-                        let phase = i as f32 / n_frames.max(1) as f32;
-                        (((t as f32 * 0.37 + phase * 6.0).sin() + 1.0) / 2.0) * (t as f32 / 30.0)
-                    })
-                    .collect()
-            })
-            .collect();
-        Timeline {
-            hop_s: 0.5,
-            tag_names,
-            frames,
-        }
-    }
-
-    fn decode(bytes: &[u8]) -> (png::OutputInfo, Vec<u8>) {
-        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-        let mut reader = decoder.read_info().expect("PNG header");
-        let mut buf = vec![0; reader.output_buffer_size().expect("buffer size")];
-        let info = reader.next_frame(&mut buf).expect("PNG frame");
-        (info, buf)
-    }
-
-    /// Relative luminance (linear light) of an sRGB colour given in 0..255.
-    fn luminance(c: [f32; 3]) -> f32 {
-        let lin = |v: f32| {
-            let v = v / 255.0;
-            if v <= 0.04045 {
-                v / 12.92
-            } else {
-                ((v + 0.055) / 1.055).powf(2.4)
-            }
-        };
-        0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2])
-    }
-
-    #[test]
-    fn colormap_endpoints() {
-        assert_eq!(colormap(0.0), [68, 1, 84]);
-        assert_eq!(colormap(1.0), [253, 231, 37]);
-        assert_eq!(colormap(-5.0), colormap(0.0));
-        assert_eq!(colormap(7.0), colormap(1.0));
-        assert_eq!(colormap(f32::INFINITY), colormap(1.0));
-        assert_eq!(colormap(f32::NAN), NO_DATA);
-    }
-
-    #[test]
-    fn colormap_luminance_is_monotonic() {
-        let mut prev = -1.0f32;
-        for k in 0..=1000 {
-            let l = luminance(colormap_f(k as f32 / 1000.0));
-            assert!(
-                l > prev,
-                "luminance drops at {}: {l} <= {prev}",
-                k as f32 / 1000.0
-            );
-            prev = l;
-        }
-        // The 8-bit colours rise too, up to rounding.
-        let mut prev = -1.0f32;
-        for k in 0..=255 {
-            let c = colormap(k as f32 / 255.0);
-            let l = luminance([f32::from(c[0]), f32::from(c[1]), f32::from(c[2])]);
-            assert!(l >= prev - 1e-3, "at {k}");
-            prev = prev.max(l);
-        }
-    }
-
-    #[test]
-    fn rows_pick_highest_max_sorted_by_mean() {
-        let tl = Timeline {
-            hop_s: 1.0,
-            tag_names: ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect(),
-            frames: vec![
-                vec![0.1, 0.9, 0.5, 0.0],
-                vec![0.1, 0.0, 0.5, f32::NAN],
-                vec![0.95, 0.0, 0.5, 0.2],
-            ],
-        };
-        // max: a .95, b .9, c .5, d .2 -> top 3 = a, b, c; means: a .383, b .3, c .5.
-        assert_eq!(tl.rows(Some(3)).expect("rows"), vec![2, 0, 1]);
-        assert_eq!(tl.rows(None).expect("rows").len(), 4);
-        assert!(tl.rows(Some(0)).is_err());
-    }
-
-    #[test]
-    fn default_is_top_20() {
-        assert_eq!(sample(10).rows(None).expect("rows").len(), DEFAULT_TOP);
-    }
-
-    #[test]
-    fn svg_has_one_rect_per_cell_and_labels() {
-        let tl = sample(37);
-        let svg = tl.to_svg(Some(5)).expect("svg");
-        assert!(svg.starts_with("<svg"));
-        assert!(svg.trim_end().ends_with("</svg>"));
-        assert_eq!(svg.matches("<rect class=\"cell\"").count(), 5 * 37);
-        for &t in &tl.rows(Some(5)).expect("rows") {
-            let escaped = xml_escape(&tl.tag_names[t]);
-            assert!(
-                svg.contains(&format!(">{escaped}</text>")),
-                "label of tag {t}"
-            );
-        }
-        assert!(!svg.contains("<0>"), "names are escaped");
-        assert!(svg.contains("time (s)"));
-        assert!(svg.contains("linearGradient"));
-        // Balanced tags, roughly: every opened <g> and <text> is closed.
-        assert_eq!(svg.matches("<g ").count(), svg.matches("</g>").count());
-        assert_eq!(
-            svg.matches("<text ").count(),
-            svg.matches("</text>").count()
-        );
-        assert!(!svg.contains("NaN") && !svg.contains("inf"));
-    }
-
-    #[test]
-    fn long_timelines_use_mm_ss_ticks() {
-        let tl = sample(600); // 300 s
-        let svg = tl.to_svg(Some(3)).expect("svg");
-        assert!(svg.contains("time (m:ss)"));
-        assert!(
-            svg.contains(">1:00</text>") || svg.contains(">2:00</text>"),
-            "tick labels"
-        );
-        let (ticks, _) = time_ticks(300.0, 0, 1200);
-        assert!(ticks.len() >= 3 && ticks.len() <= 30, "{ticks:?}");
-        assert_eq!(ticks[0].1, "0:00");
-    }
-
-    #[test]
-    fn png_decodes_with_expected_size_and_heat_map_pixels() {
-        let tl = sample(50);
-        let bytes = tl.to_png(Some(6)).expect("png");
-        let plot = Plot::new(&tl, Some(6)).expect("layout");
-        let (info, buf) = decode(&bytes);
-        assert_eq!(info.width as usize, plot.width);
-        assert_eq!(info.height as usize, plot.height);
-        assert_eq!(info.color_type, png::ColorType::Rgb);
-        assert_eq!(plot.hh, 6 * ROW_H);
-        assert_eq!(plot.hw, 50 * 24);
-
-        let pixel = |x: usize, y: usize| {
-            let o = (y * plot.width + x) * 3;
-            [buf[o], buf[o + 1], buf[o + 2]]
-        };
-        // Every heat-map pixel is painted, and with the colour of its cell.
-        for y in (plot.hy..plot.hy + plot.hh).step_by(5) {
-            for x in (plot.hx..plot.hx + plot.hw).step_by(7) {
-                assert_ne!(pixel(x, y), BACKGROUND, "({x},{y})");
-            }
-        }
-        let rows = tl.rows(Some(6)).expect("rows");
-        let (x, y) = (plot.hx + 24 * 10 + 3, plot.hy + ROW_H * 2 + 4);
-        assert_eq!(pixel(x, y), colormap(tl.value(10, rows[2])));
-        // Labels drew ink left of the heat map.
-        let ink = (plot.hy..plot.hy + plot.hh)
-            .flat_map(|y| (MARGIN..plot.hx).map(move |x| (x, y)))
-            .filter(|&(x, y)| pixel(x, y) == INK)
-            .count();
-        assert!(ink > 50, "row labels drawn ({ink} ink pixels)");
-    }
-
-    #[test]
-    fn long_png_is_averaged_down() {
-        let tl = sample(5000);
-        let plot = Plot::new(&tl, Some(2)).expect("layout");
-        assert_eq!(plot.hw, MAX_W);
-        let (info, _) = decode(&tl.to_png(Some(2)).expect("png"));
-        assert_eq!(info.width as usize, plot.width);
-    }
-
-    #[test]
-    fn write_chooses_format_by_extension() {
-        let dir = std::env::temp_dir().join(format!("mstag-timeline-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let tl = sample(20);
-        let svg = dir.join("t.SVG");
-        let png_path = dir.join("t.png");
-        tl.write(&svg, Some(4)).expect("write svg");
-        tl.write(&png_path, None).expect("write png");
-        let svg_text = std::fs::read_to_string(&svg).expect("read svg");
-        assert!(svg_text.starts_with("<svg"));
-        let png_bytes = std::fs::read(&png_path).expect("read png");
-        assert_eq!(&png_bytes[..8], b"\x89PNG\r\n\x1a\n");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn bad_extension_is_a_clear_error() {
-        let tl = sample(5);
-        for p in ["out/timeline.jpg", "timeline"] {
-            let err = tl.write(Path::new(p), None).expect_err("must fail");
-            let msg = err.to_string();
-            assert!(msg.contains(p), "{msg}");
-            assert!(msg.contains(".svg") && msg.contains(".png"), "{msg}");
-        }
-        assert!(!Path::new("out/timeline.jpg").exists());
-    }
-
-    #[test]
-    fn write_failure_names_the_path() {
-        let tl = sample(5);
-        let p = Path::new("/nonexistent-dir-mstag/x.svg");
-        let msg = tl.write(p, None).expect_err("must fail").to_string();
-        assert!(msg.contains("/nonexistent-dir-mstag/x.svg"), "{msg}");
-    }
-
-    #[test]
-    fn empty_or_invalid_timelines_are_errors() {
-        let mut tl = sample(0);
-        assert!(tl.to_svg(None).is_err());
-        tl = sample(3);
-        tl.hop_s = 0.0;
-        assert!(tl.to_png(None).is_err());
-        tl.hop_s = f64::NAN;
-        assert!(tl.to_svg(None).is_err());
-        tl = sample(3);
-        tl.tag_names.clear();
-        assert!(tl.to_svg(None).is_err());
-    }
-
-    #[test]
-    fn ragged_frames_and_nan_draw_as_no_data() {
-        let tl = Timeline {
-            hop_s: 1.0,
-            tag_names: vec!["x".into(), "y".into()],
-            frames: vec![vec![0.5, 0.5], vec![f32::NAN], vec![0.1, 0.9, 0.3]],
-        };
-        let svg = tl.to_svg(None).expect("svg");
-        assert_eq!(svg.matches("<rect class=\"cell\"").count(), 6);
-        assert!(svg.contains(&hex(NO_DATA)));
-        let (info, _) = decode(&tl.to_png(None).expect("png"));
-        assert!(info.width > 0);
-    }
-
-    #[test]
-    fn font_covers_printable_ascii() {
-        assert_eq!(font::glyph(' '), &[0; font::H]);
-        assert_ne!(font::glyph('A'), font::glyph('B'));
-        assert_eq!(font::glyph('é'), font::glyph('?'));
-        for c in '!'..='~' {
-            assert!(font::glyph(c).iter().any(|&r| r != 0), "{c} is blank");
-            assert!(font::glyph(c).iter().all(|&r| r < 32), "{c} wider than 5");
-        }
-    }
-
-    #[test]
-    fn num_formatting() {
-        assert_eq!(num(12.0), "12");
-        assert_eq!(num(0.48), "0.48");
-        assert_eq!(num(1.23456), "1.235");
-        assert_eq!(num(-0.0), "0");
-    }
-}
+mod tests;

@@ -49,6 +49,8 @@ const TEST_PACKAGES: &[&str] = &[
     "pulseaudio-utils",
     "libasound2-plugins",
     "liblo-tools",
+    "tmux",
+    "sox",
 ];
 /// PyPI packages the tests need (pip requirement, module to import): an independent OSC
 /// receiver, and a VST3 host.

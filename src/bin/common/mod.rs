@@ -62,10 +62,10 @@ pub struct ModelArgs {
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceArg,
     /// Seconds of the sliding-window view
-    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
+    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds, allow_negative_numbers = true)]
     pub window: f64,
     /// Time constant of the exponential-moving-average view, seconds
-    #[arg(long = "ema", default_value_t = 5.0, value_parser = positive_seconds)]
+    #[arg(long = "ema", default_value_t = 5.0, value_parser = positive_seconds, allow_negative_numbers = true)]
     pub ema_tau: f64,
     /// Aggregate digitally silent segments too (by default they are skipped, so scores hold)
     #[arg(long)]
@@ -126,7 +126,7 @@ pub struct LiveArgs {
     #[arg(long)]
     pub fast: bool,
     /// Stop after this many seconds of audio
-    #[arg(long, value_parser = positive_duration)]
+    #[arg(long, value_parser = positive_duration, allow_negative_numbers = true)]
     pub duration: Option<f64>,
     /// One JSON line per update instead of the terminal view
     #[arg(long)]
@@ -134,8 +134,8 @@ pub struct LiveArgs {
     /// Which aggregate the terminal view shows
     #[arg(long, value_enum, default_value = "window")]
     pub view: ViewArg,
-    /// Tags shown in the terminal view
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// Tags shown in the terminal view (1 to 64)
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=64), allow_negative_numbers = true)]
     pub top: u16,
     /// Give every tag its own row in the terminal view (by default synonyms such as
     /// `no vocal`, `no vocals` and `no voice` share one; JSON and OSC always have all tags)
@@ -146,7 +146,7 @@ pub struct LiveArgs {
     #[arg(long, value_name = "WAV")]
     pub record: Option<PathBuf>,
     /// Seconds of audio the ring between the audio thread and the inference thread holds
-    #[arg(long, default_value_t = 4.0, value_parser = positive_seconds)]
+    #[arg(long, default_value_t = 4.0, value_parser = positive_seconds, allow_negative_numbers = true)]
     pub ring: f64,
     #[command(flatten)]
     pub model: ModelArgs,
@@ -168,10 +168,10 @@ pub struct OscArgs {
     /// OSC send rate in Hz (1 to 120), independent of the model's update rate
     #[arg(long, default_value_t = mstag::output::osc::DEFAULT_RATE_HZ, value_name = "HZ",
           value_parser = clap::value_parser!(u32).range(1..=mstag::output::osc::MAX_RATE_HZ as i64),
-          requires = "osc")]
+          requires = "osc", allow_negative_numbers = true)]
     pub osc_rate: u32,
     /// One-pole smoothing of the sent values, time constant in seconds (0 = off)
-    #[arg(long, default_value_t = 0.0, value_name = "SECONDS", value_parser = smoothing_seconds, requires = "osc")]
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS", value_parser = smoothing_seconds, requires = "osc", allow_negative_numbers = true)]
     pub osc_smooth: f64,
     /// Which aggregate is sent over OSC
     #[arg(long, value_enum, default_value = "window", requires = "osc")]
