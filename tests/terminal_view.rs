@@ -315,10 +315,16 @@ fn mstag_live_redraws_in_place_in_a_small_tmux_pane() {
         socket: format!("mstag-test-{}", std::process::id()),
     };
     let live = Path::new(env!("CARGO_BIN_EXE_mstag-live"));
+    // The shell writes the exit status to a file: tmux 3.3 can mark a pane dead and then not
+    // reap its process (a zombie, `pane_dead_status` empty) until something else wakes it.
+    let status_file = dir.path("status");
     let command = format!(
-        "'{}' --input '{}' --duration 4 --top 10",
+        "'{}' --input '{}' --duration 4 --top 10; echo $? > '{}.tmp'; mv '{}.tmp' '{}'",
         live.display(),
-        common::demo_clip().display()
+        common::demo_clip().display(),
+        status_file.display(),
+        status_file.display(),
+        status_file.display()
     );
     let conf = conf.display().to_string();
     tmux.cmd(&[
@@ -334,19 +340,10 @@ fn mstag_live_redraws_in_place_in_a_small_tmux_pane() {
         "t",
         &command,
     ]);
-    // The pane's exit status, once tmux has it (it may mark the pane dead a moment before).
     let exit_status = || {
-        let s = tmux.cmd(&[
-            "display",
-            "-p",
-            "-t",
-            "t",
-            "#{pane_dead}:#{pane_dead_status}",
-        ]);
-        s.trim()
-            .strip_prefix("1:")
-            .filter(|status| !status.is_empty())
-            .map(str::to_string)
+        std::fs::read_to_string(&status_file)
+            .ok()
+            .map(|s| s.trim().to_string())
     };
     let started = Instant::now();
     let mut resized = false;

@@ -345,6 +345,16 @@ mod tests {
         }
     }
 
+    /// `finished` is set just after the thread dropped the producer (which is what ends
+    /// `drain`): waits for it, up to 5 s.
+    fn finishes(player: &FilePlayer) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !player.finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        player.finished()
+    }
+
     #[test]
     fn fast_delivers_every_sample_in_order() {
         let dir = TempDir::new();
@@ -355,7 +365,7 @@ mod tests {
         assert_eq!((player.sample_rate(), player.channels()), (44_100, 2));
         assert_eq!(consumer.channels(), 2);
         let got = drain(&mut consumer, Duration::from_secs(30));
-        assert!(player.finished());
+        assert!(finishes(&player));
         assert_eq!(player.error(), None);
         assert_eq!(consumer.stats().dropped_frames(), 0);
         assert_eq!(consumer.stats().pushed_frames(), 50_000);
@@ -379,7 +389,7 @@ mod tests {
             "real-time playback of 0.3 s took only {took:.3} s"
         );
         assert!(took < 3.0, "real-time playback of 0.3 s took {took:.3} s");
-        assert!(player.finished());
+        assert!(finishes(&player));
         assert_eq!(player.error(), None);
         assert_eq!(got, want);
     }
