@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use egui::{Align2, Color32, FontFamily, FontId, RichText, Sense, TextStyle, Vec2};
+use egui::{Color32, FontFamily, FontId, RichText, TextStyle, Vec2};
 use mstag::output::osc::{normalize_prefix, MAX_RATE_HZ};
 use mstag::synonyms::SynonymGroups;
 use nice_plug::context::gui::GuiContext;
@@ -24,6 +24,7 @@ use nice_plug::editor::{Editor, HostMethods, ParentWindowHandle, ResizeHint, Spa
 use nice_plug_egui::resizable_window::ResizableWindow;
 use nice_plug_egui::{EguiEditorHandle, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp};
 
+use crate::bars::{bar_entries, draw_bars};
 use crate::instance::{EngineState, Shared, Snapshot};
 use crate::settings::{
     describe, EditorSize, Settings, SortOrder, ViewChoice, MAX_LENGTH_S, MAX_TOP_N,
@@ -33,8 +34,6 @@ use crate::settings::{
 /// Longest OSC smoothing offered by the slider, seconds (the CLI allows up to an hour).
 const MAX_SMOOTH_SLIDER_S: f64 = 60.0;
 
-const BAR_COLOR: Color32 = Color32::from_rgb(0x4c, 0x9e, 0xd9);
-const TOP_COLOR: Color32 = Color32::from_rgb(0xf0, 0xa0, 0x30);
 const ERROR_COLOR: Color32 = Color32::from_rgb(0xff, 0x70, 0x60);
 
 /// The host may resize the editor freely, down to [`MIN_EDITOR_SIZE`].
@@ -117,6 +116,9 @@ pub struct MstagApp {
     /// The OSC target and prefix as being typed (applied with the button or Enter).
     osc_target_edit: String,
     osc_prefix_edit: String,
+    /// The saved target and prefix the edits were last set from: when the saved ones change
+    /// otherwise (the host restores a project while the editor is open), the edits follow.
+    osc_saved: (String, String),
     /// Why the typed prefix was not applied.
     prefix_error: Option<String>,
     /// Slider values while they are being dragged (applied when let go).
@@ -140,8 +142,9 @@ impl MstagApp {
         MstagApp {
             shared,
             scale,
-            osc_target_edit: s.osc_target,
-            osc_prefix_edit: s.osc_prefix,
+            osc_target_edit: s.osc_target.clone(),
+            osc_prefix_edit: s.osc_prefix.clone(),
+            osc_saved: (s.osc_target, s.osc_prefix),
             prefix_error: None,
             drags: Drags::default(),
             groups: None,
@@ -387,6 +390,7 @@ impl MstagApp {
     fn osc(&mut self, ui: &mut egui::Ui, settings: &Settings, snap: &Snapshot) {
         let width = ui.available_width();
         ui.spacing_mut().slider_width = (width * 0.15).clamp(80.0, 200.0);
+        self.follow_saved_osc_text(settings);
         ui.horizontal(|ui| {
             ui.strong("OSC");
             let mut enabled = settings.osc_enabled;
@@ -471,6 +475,16 @@ impl MstagApp {
         }
     }
 
+    /// Shows the saved target and prefix when they changed other than by typing here.
+    fn follow_saved_osc_text(&mut self, settings: &Settings) {
+        if (&settings.osc_target, &settings.osc_prefix) != (&self.osc_saved.0, &self.osc_saved.1) {
+            self.osc_target_edit = settings.osc_target.clone();
+            self.osc_prefix_edit = settings.osc_prefix.clone();
+            self.osc_saved = (settings.osc_target.clone(), settings.osc_prefix.clone());
+            self.prefix_error = None;
+        }
+    }
+
     /// Applies the typed target and prefix (and the on/off box); a prefix that `mstag-live
     /// --osc-prefix` would refuse is not applied, and the editor says why.
     fn apply_osc_text(&mut self, enabled: bool) {
@@ -521,156 +535,9 @@ fn capitalized(s: &str) -> String {
     }
 }
 
-/// One bar: a tag or a synonym group, its score, and whether it is the best.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Bar {
-    pub name: String,
-    pub score: f32,
-    pub best: bool,
-}
-
-/// The bars to draw, in display order: the top N entries of `groups` (synonyms grouped or
-/// every tag) by score, sorted by score or by name.
-pub fn bar_entries(settings: &Settings, groups: &SynonymGroups, scores: &[f32]) -> Vec<Bar> {
-    let mut bars: Vec<Bar> = groups
-        .top(scores, settings.top_n)
-        .into_iter()
-        .enumerate()
-        .map(|(i, (name, score))| Bar {
-            name,
-            score,
-            best: i == 0,
-        })
-        .collect();
-    if settings.sort == SortOrder::Name {
-        bars.sort_by(|a, b| a.name.cmp(&b.name));
-    }
-    bars
-}
-
-/// The bars fill the panel's height: taller rows (and larger text) for fewer bars, a scroll
-/// area when they do not fit at the smallest row height.
-fn draw_bars(ui: &mut egui::Ui, bars: &[Bar]) {
-    let n = bars.len().max(1) as f32;
-    let gap = 4.0;
-    let row_h = ((ui.available_height() / n) - gap).clamp(22.0, 44.0);
-    let font = FontId::proportional((row_h * 0.55).clamp(14.5, 20.0));
-    let text = ui.visuals().text_color();
-    let label_w = bars
-        .iter()
-        .map(|b| {
-            ui.painter()
-                .layout_no_wrap(b.name.clone(), font.clone(), text)
-                .size()
-                .x
-        })
-        .fold(60.0f32, f32::max)
-        + 14.0;
-    let value_w = ui
-        .painter()
-        .layout_no_wrap("0.000".into(), font.clone(), text)
-        .size()
-        .x
-        + 10.0;
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .show(ui, |ui| {
-            ui.spacing_mut().item_spacing.y = gap;
-            let width = ui.available_width();
-            let label_w = label_w.min(width * 0.45);
-            for bar in bars {
-                let (rect, _) = ui.allocate_exact_size(Vec2::new(width, row_h), Sense::hover());
-                let p = ui.painter_at(rect);
-                p.text(
-                    rect.left_center() + Vec2::new(2.0, 0.0),
-                    Align2::LEFT_CENTER,
-                    &bar.name,
-                    font.clone(),
-                    text,
-                );
-                let bar_w = (width - label_w - value_w).max(10.0);
-                let track = egui::Rect::from_min_size(
-                    rect.left_top() + Vec2::new(label_w, row_h * 0.15),
-                    Vec2::new(bar_w, row_h * 0.7),
-                );
-                p.rect_filled(track, 3.0, ui.visuals().extreme_bg_color);
-                let v = bar.score.clamp(0.0, 1.0);
-                let fill =
-                    egui::Rect::from_min_size(track.min, Vec2::new(bar_w * v, track.height()));
-                p.rect_filled(fill, 3.0, if bar.best { TOP_COLOR } else { BAR_COLOR });
-                p.text(
-                    rect.right_center() - Vec2::new(2.0, 0.0),
-                    Align2::RIGHT_CENTER,
-                    format!("{v:.3}"),
-                    font.clone(),
-                    text,
-                );
-            }
-        });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn names(bars: &[Bar]) -> Vec<&str> {
-        bars.iter().map(|b| b.name.as_str()).collect()
-    }
-
-    #[test]
-    fn bars_are_the_top_n_sorted_by_score_or_name() {
-        let tags: Vec<String> = ["rock", "ambient", "guitar", "piano"]
-            .map(String::from)
-            .to_vec();
-        let scores = [0.9, 0.1, 0.5, 0.3];
-        let mut s = Settings {
-            top_n: 3,
-            ..Settings::default()
-        };
-        let groups = SynonymGroups::with(&tags, !s.all_tags);
-        let bars = bar_entries(&s, &groups, &scores);
-        assert_eq!(names(&bars), ["rock", "guitar", "piano"]);
-        assert_eq!(bars[0].score, 0.9);
-        s.sort = SortOrder::Name;
-        let bars = bar_entries(&s, &groups, &scores);
-        assert_eq!(names(&bars), ["guitar", "piano", "rock"]);
-        // The best bar stays marked whatever the order.
-        assert!(bars[2].best && !bars[0].best && !bars[1].best);
-    }
-
-    #[test]
-    fn synonyms_share_a_bar_unless_all_tags_is_on() {
-        let tags: Vec<String> = [
-            "no vocal",
-            "classic",
-            "no vocals",
-            "classical",
-            "no voice",
-            "rock",
-        ]
-        .map(String::from)
-        .to_vec();
-        let scores = [0.8, 0.3, 0.7, 0.6, 0.75, 0.5];
-        let mut s = Settings {
-            top_n: 4,
-            ..Settings::default()
-        };
-        assert!(!s.all_tags, "grouped by default");
-        let grouped = SynonymGroups::with(&tags, !s.all_tags);
-        let bars = bar_entries(&s, &grouped, &scores);
-        assert_eq!(names(&bars), ["no vocals", "classical", "rock"]);
-        assert_eq!(
-            bars.iter().map(|b| b.score).collect::<Vec<_>>(),
-            [0.8, 0.6, 0.5]
-        );
-        s.all_tags = true;
-        let all = SynonymGroups::with(&tags, !s.all_tags);
-        let bars = bar_entries(&s, &all, &scores);
-        assert_eq!(
-            names(&bars),
-            ["no vocal", "no voice", "no vocals", "classical"]
-        );
-    }
 
     #[test]
     fn seconds_and_view_labels_read_well() {
@@ -727,5 +594,37 @@ mod tests {
         // Smaller than the editor allows: the minimum is kept.
         app.resized(WindowSize::from_physical(PhysicalSize::new(100, 100), 1.0));
         assert_eq!(shared.params.editor_size(), MIN_EDITOR_SIZE);
+    }
+
+    #[test]
+    fn a_restored_project_replaces_the_osc_text_being_shown() {
+        let shared = Shared::new();
+        let mut app = MstagApp::new(shared.clone(), Arc::new(AtomicU64::new(1.0f64.to_bits())));
+        app.osc_prefix_edit = "bad prefix".into();
+        app.apply_osc_text(false);
+        assert!(app
+            .prefix_error
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("OSC prefix"));
+        // Typed text that was not applied stays while nothing else changes...
+        let s = shared.params.settings.get();
+        app.follow_saved_osc_text(&s);
+        assert_eq!(app.osc_prefix_edit, "bad prefix");
+        // ...and gives way to a restored project's values.
+        nice_plug::params::persist::PersistentField::set(
+            &shared.params.settings,
+            Settings {
+                osc_target: "10.0.0.9:9000".into(),
+                osc_prefix: "/show".into(),
+                ..Settings::default()
+            },
+        );
+        app.follow_saved_osc_text(&shared.params.settings.get());
+        assert_eq!(
+            (app.osc_target_edit.as_str(), app.osc_prefix_edit.as_str()),
+            ("10.0.0.9:9000", "/show")
+        );
+        assert_eq!(app.prefix_error, None);
     }
 }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use nice_plug::prelude::*;
 
+pub mod bars;
 pub mod editor;
 pub mod feed;
 pub mod instance;
