@@ -5,6 +5,10 @@
 //! ```sh
 //! screenshot PATH/TO/mstag.clap PATH/TO/demo.wav OUT.png
 //! ```
+//!
+//! The editor opens at its default size; with `MSTAG_SCREENSHOT_SIZE=WIDTHxHEIGHT` the host
+//! then resizes it (`gui.set_size`, as when the user drags the host's window edge) and checks
+//! that the project saves the new size.
 
 mod clap_host;
 
@@ -18,7 +22,9 @@ use clack_extensions::gui::{
 use clack_extensions::state::PluginState;
 use clack_host::prelude::*;
 use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{ConnectionExt as _, CreateWindowAux, ImageFormat, WindowClass};
+use x11rb::protocol::xproto::{
+    ConfigureWindowAux, ConnectionExt as _, CreateWindowAux, ImageFormat, WindowClass,
+};
 
 const RATE: u32 = 48_000;
 /// Seconds of the clip played before the picture is taken.
@@ -134,20 +140,15 @@ fn main() {
     )
     .expect("instance");
 
-    // Show the song-level view, a dozen bars.
+    // A new instance: the editor as a new user sees it (default settings).
     let state: PluginState = instance.plugin_handle().get_extension().expect("state");
-    let mut saved = Vec::new();
-    state.save(&instance.plugin_handle(), &mut saved).unwrap();
-    let len = u64::from_le_bytes(saved[..8].try_into().unwrap()) as usize;
-    let mut project: serde_json::Value = serde_json::from_slice(&saved[8..8 + len]).unwrap();
-    project["fields"]["settings"] =
-        serde_json::Value::String(serde_json::json!({"view": "session", "top_n": 14}).to_string());
-    let json = serde_json::to_vec(&project).unwrap();
-    let mut blob = (json.len() as u64).to_le_bytes().to_vec();
-    blob.extend_from_slice(&json);
-    state
-        .load(&instance.plugin_handle(), &mut &blob[..])
-        .unwrap();
+    let resize_to = std::env::var("MSTAG_SCREENSHOT_SIZE").ok().map(|v| {
+        let (w, h) = v
+            .split_once('x')
+            .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)))
+            .unwrap_or_else(|| panic!("MSTAG_SCREENSHOT_SIZE={v}: expected WIDTHxHEIGHT"));
+        (w, h)
+    });
 
     // The editor, embedded in a window of ours.
     let gui: PluginGui = instance
@@ -163,7 +164,7 @@ fn main() {
     let size = gui
         .get_size(&instance.plugin_handle())
         .expect("editor size");
-    let (w, h) = (size.width as u16, size.height as u16);
+    let (mut w, mut h) = (size.width as u16, size.height as u16);
     let (conn, screen_num) = x11rb::connect(None).expect("an X server (DISPLAY)");
     let screen = &conn.setup().roots[screen_num];
     let win = conn.generate_id().unwrap();
@@ -189,6 +190,25 @@ fn main() {
             .expect("set_parent");
     }
     gui.show(&instance.plugin_handle()).expect("show");
+    if let Some((rw, rh)) = resize_to {
+        // What a host does when the user drags its window's edge.
+        assert!(gui.can_resize(&instance.plugin_handle()), "resizable");
+        gui.set_size(
+            &instance.plugin_handle(),
+            GuiSize {
+                width: rw as u32,
+                height: rh as u32,
+            },
+        )
+        .expect("set_size");
+        conn.configure_window(
+            win,
+            &ConfigureWindowAux::new().width(rw as u32).height(rh as u32),
+        )
+        .unwrap();
+        conn.flush().unwrap();
+        (w, h) = (rw, rh);
+    }
 
     let stopped = instance
         .activate(
@@ -219,6 +239,20 @@ fn main() {
         .expect("window contents");
     save_png(out, w, h, &image.data);
     eprintln!("screenshot: {} ({w}x{h})", out.display());
+
+    // The size the project saves is the window's.
+    let mut saved = Vec::new();
+    state.save(&instance.plugin_handle(), &mut saved).unwrap();
+    let len = u64::from_le_bytes(saved[..8].try_into().unwrap()) as usize;
+    let project: serde_json::Value = serde_json::from_slice(&saved[8..8 + len]).unwrap();
+    let size: serde_json::Value = serde_json::from_str(
+        project["fields"]["editor-size"]
+            .as_str()
+            .expect("editor-size"),
+    )
+    .unwrap();
+    eprintln!("screenshot: the project saves the editor size {size}");
+    assert_eq!(size, serde_json::json!({"width": w, "height": h}));
 
     let stopped = audio_thread.join().expect("audio thread");
     gui.destroy(&instance.plugin_handle());

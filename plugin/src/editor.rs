@@ -1,67 +1,268 @@
-//! The editor: live bars of the top tags, the view, a reset button and the OSC settings.
+//! The editor: live bars of the top tags (synonyms share a bar unless "all tags" is on), the
+//! view and its length, a reset button and the OSC settings. It can be resized (by the host or
+//! by its corner); its size is saved with the project ([`crate::params::MstagParams`]).
 //!
 //! Scores come from the engine's [`mstag::engine::Latest`] (written by the inference thread),
 //! read once per frame; the inference thread also wakes the editor when it publishes.
+//!
+//! nice-plug calls `Plugin::editor` once, before the host restores a project, and
+//! `EguiEditorState` cannot be given a new size afterwards; so [`MstagEditor`] makes a fresh
+//! egui editor, at the saved size, each time the host opens the window.
 
+use std::error::Error;
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use egui::{Align2, Color32, FontId, RichText, Sense, Vec2};
-use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp};
+use egui::{Color32, FontFamily, FontId, RichText, TextStyle, Vec2};
+use mstag::output::osc::{normalize_prefix, MAX_RATE_HZ};
+use mstag::synonyms::SynonymGroups;
+use nice_plug::context::gui::GuiContext;
+use nice_plug::editor::dpi::{LogicalSize, NativeSize, Size};
+use nice_plug::editor::{Editor, HostMethods, ParentWindowHandle, ResizeHint, SpawnedEditor};
+use nice_plug_egui::resizable_window::ResizableWindow;
+use nice_plug_egui::{EguiEditorHandle, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp};
 
+use crate::bars::{bar_entries, draw_bars};
 use crate::instance::{EngineState, Shared, Snapshot};
-use crate::settings::{Settings, SortOrder, ViewChoice, MAX_TOP_N};
+use crate::settings::{
+    describe, EditorSize, Settings, SortOrder, ViewChoice, MAX_LENGTH_S, MAX_TOP_N,
+    MIN_EDITOR_SIZE, MIN_EMA_S, MIN_WINDOW_S,
+};
 
-pub const WIDTH: u32 = 560;
-pub const HEIGHT: u32 = 640;
+/// Longest OSC smoothing offered by the slider, seconds (the CLI allows up to an hour).
+const MAX_SMOOTH_SLIDER_S: f64 = 60.0;
 
-pub fn default_state() -> Arc<EguiEditorState> {
-    EguiEditorState::from_size(
-        nice_plug::editor::dpi::LogicalSize::new(WIDTH as f32, HEIGHT as f32),
-        1.0,
-    )
+const ERROR_COLOR: Color32 = Color32::from_rgb(0xff, 0x70, 0x60);
+
+/// The host may resize the editor freely, down to [`MIN_EDITOR_SIZE`].
+pub fn resize_hint() -> ResizeHint {
+    ResizeHint::RESIZABLE.with_min_logical_size(LogicalSize::new(
+        MIN_EDITOR_SIZE.width as f32,
+        MIN_EDITOR_SIZE.height as f32,
+    ))
 }
 
-pub fn create(shared: Arc<Shared>, state: Arc<EguiEditorState>) -> Option<EguiEditor<MstagApp>> {
-    let target = shared.params.settings.get().osc_target;
-    nice_plug_egui::create_egui_editor(
-        state,
-        shared.repaint.clone(),
-        EguiNiceSettings::new().with_tile("mstag"),
-        MstagApp {
-            shared,
-            osc_target_edit: target,
-        },
-    )
+/// The plugin's editor: an egui window at the size saved with the project.
+pub struct MstagEditor {
+    shared: Arc<Shared>,
+    /// The window's scale factor (an `f64`'s bits), as last reported.
+    scale: Arc<AtomicU64>,
+}
+
+pub fn create(shared: Arc<Shared>) -> Option<MstagEditor> {
+    Some(MstagEditor {
+        shared,
+        scale: Arc::new(AtomicU64::new(1.0f64.to_bits())),
+    })
+}
+
+impl Editor for MstagEditor {
+    type Handle = EguiEditorHandle;
+
+    fn spawn(
+        &self,
+        parent: Option<ParentWindowHandle>,
+        wait_for_parent: bool,
+        fallback_scale_factor: Option<f64>,
+        gui_context: GuiContext,
+        host: Option<HostMethods>,
+    ) -> Result<SpawnedEditor<Self::Handle>, Box<dyn Error>> {
+        if let Some(f) = fallback_scale_factor {
+            self.scale.store(f.to_bits(), Ordering::Relaxed);
+        }
+        let size = self.shared.params.editor_size();
+        let state = EguiEditorState::from_size(
+            LogicalSize::new(size.width as f32, size.height as f32),
+            1.0,
+        );
+        let app = MstagApp::new(self.shared.clone(), self.scale.clone());
+        let editor = nice_plug_egui::create_egui_editor(
+            state,
+            self.shared.repaint.clone(),
+            EguiNiceSettings::new()
+                .with_tile("mstag")
+                .with_resize_hint(resize_hint()),
+            app,
+        )
+        .ok_or("the egui editor could not be created")?;
+        editor.spawn(
+            parent,
+            wait_for_parent,
+            fallback_scale_factor,
+            gui_context,
+            host,
+        )
+    }
+
+    fn size(&self) -> NativeSize<u32> {
+        let s = self.shared.params.editor_size();
+        let logical = LogicalSize::new(s.width as f64, s.height as f64);
+        NativeSize::from_size(
+            Size::Logical(logical),
+            f64::from_bits(self.scale.load(Ordering::Relaxed)),
+        )
+    }
+
+    fn resize_hint(&self) -> ResizeHint {
+        resize_hint()
+    }
 }
 
 pub struct MstagApp {
     shared: Arc<Shared>,
-    /// The OSC target as being typed (applied with the button or Enter).
+    scale: Arc<AtomicU64>,
+    /// The OSC target and prefix as being typed (applied with the button or Enter).
     osc_target_edit: String,
+    osc_prefix_edit: String,
+    /// The saved target and prefix the edits were last set from: when the saved ones change
+    /// otherwise (the host restores a project while the editor is open), the edits follow.
+    osc_saved: (String, String),
+    /// Why the typed prefix was not applied.
+    prefix_error: Option<String>,
+    /// Slider values while they are being dragged (applied when let go).
+    drags: Drags,
+    /// The synonym groups of the manifest's tags, for the "all tags" setting it was made for.
+    groups: Option<(bool, SynonymGroups)>,
 }
 
-const BAR_COLOR: Color32 = Color32::from_rgb(0x4c, 0x9e, 0xd9);
-const TOP_COLOR: Color32 = Color32::from_rgb(0xf0, 0xa0, 0x30);
-const ERROR_COLOR: Color32 = Color32::from_rgb(0xff, 0x70, 0x60);
+#[derive(Default)]
+struct Drags {
+    window: Option<f64>,
+    ema: Option<f64>,
+    top_n: Option<f64>,
+    osc_rate: Option<f64>,
+    osc_smooth: Option<f64>,
+}
+
+impl MstagApp {
+    fn new(shared: Arc<Shared>, scale: Arc<AtomicU64>) -> MstagApp {
+        let s = shared.params.settings.get();
+        MstagApp {
+            shared,
+            scale,
+            osc_target_edit: s.osc_target.clone(),
+            osc_prefix_edit: s.osc_prefix.clone(),
+            osc_saved: (s.osc_target, s.osc_prefix),
+            prefix_error: None,
+            drags: Drags::default(),
+            groups: None,
+        }
+    }
+}
+
+/// Text sizes: nothing under 12.5 px.
+fn set_style(ctx: &egui::Context) {
+    ctx.all_styles_mut(|style| {
+        use FontFamily::{Monospace, Proportional};
+        style.text_styles = [
+            (TextStyle::Small, FontId::new(12.5, Proportional)),
+            (TextStyle::Body, FontId::new(14.5, Proportional)),
+            (TextStyle::Button, FontId::new(14.5, Proportional)),
+            (TextStyle::Heading, FontId::new(22.0, Proportional)),
+            (TextStyle::Monospace, FontId::new(13.5, Monospace)),
+        ]
+        .into();
+        style.spacing.interact_size.y = 22.0;
+        style.spacing.item_spacing = Vec2::new(8.0, 6.0);
+    });
+}
 
 impl NiceEguiApp for MstagApp {
+    fn build(
+        &mut self,
+        egui_ctx: egui::Context,
+        _nice_gui_ctx: GuiContext,
+        _frame: &mut Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        set_style(&egui_ctx);
+        Ok(())
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut Frame) {
         // Keep the clock and status line moving even between score updates.
         ui.ctx().request_repaint_after(Duration::from_millis(250));
         let snap = self.shared.snapshot();
         let settings = self.shared.params.settings.get();
-        egui::CentralPanel::default_margins().show(ui, |ui| {
-            self.header(ui, &snap);
-            ui.separator();
-            self.controls(ui, &settings, &snap);
-            ui.separator();
-            bars(ui, &settings, &snap);
-            ui.separator();
-            self.osc(ui, &settings, &snap);
+        let min = Vec2::new(MIN_EDITOR_SIZE.width as f32, MIN_EDITOR_SIZE.height as f32);
+        ResizableWindow::new("mstag-editor")
+            .min_size(min)
+            .show(ui, |ui| {
+                egui::Panel::top("mstag-top").show(ui, |ui| {
+                    self.header(ui, &snap);
+                    ui.separator();
+                    self.controls(ui, &settings, &snap);
+                    ui.add_space(2.0);
+                });
+                egui::Panel::bottom("mstag-osc").show(ui, |ui| {
+                    ui.add_space(4.0);
+                    self.osc(ui, &settings, &snap);
+                    ui.add_space(4.0);
+                });
+                egui::CentralPanel::default_margins().show(ui, |ui| {
+                    self.bars(ui, &settings, &snap);
+                });
+            });
+    }
+
+    fn resized(&mut self, new_size: nice_plug_egui::baseview::WindowSize) {
+        self.scale
+            .store(new_size.scale_factor.to_bits(), Ordering::Relaxed);
+        self.shared.params.set_editor_size(EditorSize {
+            width: new_size.logical.width.round() as u32,
+            height: new_size.logical.height.round() as u32,
         });
     }
 }
+
+/// A slider whose value is applied when the user lets go of it (or types it, or uses the
+/// keys), not on every frame of a drag: a new window length is a request to the inference
+/// thread and a new OSC rate restarts the sender. Returns the value to apply.
+fn slider_on_release(
+    ui: &mut egui::Ui,
+    drag: &mut Option<f64>,
+    saved: f64,
+    range: RangeInclusive<f64>,
+    logarithmic: bool,
+    suffix: &str,
+    decimals: usize,
+) -> Option<f64> {
+    let mut v = drag.unwrap_or(saved);
+    let r = ui.add(
+        egui::Slider::new(&mut v, range)
+            .logarithmic(logarithmic)
+            .suffix(suffix)
+            .max_decimals(decimals),
+    );
+    if r.dragged() || r.is_pointer_button_down_on() {
+        *drag = Some(v);
+        return None;
+    }
+    *drag = None;
+    (v != saved).then_some(v)
+}
+
+fn view_label(v: ViewChoice, window_s: f64, ema_s: f64) -> String {
+    match v {
+        ViewChoice::Session => "Whole song".to_string(),
+        ViewChoice::Window => format!("Last {} s", seconds(window_s)),
+        ViewChoice::Ema => format!("EMA {} s", seconds(ema_s)),
+    }
+}
+
+/// Seconds as the editor shows them: whole seconds when whole, else one decimal.
+fn seconds(s: f64) -> String {
+    if (s - s.round()).abs() < 0.05 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    }
+}
+
+/// The views in the order the editor offers them: the default (the window, as `mstag-live`)
+/// first.
+const VIEW_ORDER: [ViewChoice; 3] = [ViewChoice::Window, ViewChoice::Ema, ViewChoice::Session];
 
 impl MstagApp {
     fn header(&mut self, ui: &mut egui::Ui, snap: &Snapshot) {
@@ -113,135 +314,225 @@ impl MstagApp {
     }
 
     fn controls(&mut self, ui: &mut egui::Ui, settings: &Settings, snap: &Snapshot) {
+        // Sliders grow with the window.
+        ui.spacing_mut().slider_width = (ui.available_width() * 0.2).clamp(100.0, 240.0);
         let f = &self.shared.params.settings;
         ui.horizontal(|ui| {
             ui.label("View:");
-            for v in ViewChoice::ALL {
-                let label = match v {
-                    ViewChoice::Session => "Whole song".to_string(),
-                    ViewChoice::Window => format!("Last {:.0} s", snap.window_s),
-                    ViewChoice::Ema => format!("EMA {:.0} s", snap.ema_s),
+            for v in VIEW_ORDER {
+                let label = view_label(v, snap.window_s, snap.ema_s);
+                let hover = match v {
+                    ViewChoice::Window => "Mean of the segments of the last seconds (the window)",
+                    ViewChoice::Ema => "Exponential moving average: recent sound counts most",
+                    ViewChoice::Session => {
+                        "Mean of everything heard since the session started (the paper's \
+                         song-level tags)"
+                    }
                 };
-                if ui.selectable_label(settings.view == v, label).clicked() {
+                if ui
+                    .selectable_label(settings.view == v, label)
+                    .on_hover_text(hover)
+                    .clicked()
+                {
                     f.update(|s| s.view = v);
                 }
             }
         });
         ui.horizontal(|ui| {
-            ui.label("Sort by:");
+            ui.label("Window");
+            let d = &mut self.drags;
+            let range = MIN_WINDOW_S..=MAX_LENGTH_S;
+            if let Some(w) =
+                slider_on_release(ui, &mut d.window, settings.window_s, range, true, " s", 1)
+            {
+                f.update(|s| s.window_s = w);
+            }
+            ui.add_space(8.0);
+            ui.label("EMA");
+            let range = MIN_EMA_S..=MAX_LENGTH_S;
+            if let Some(e) = slider_on_release(ui, &mut d.ema, settings.ema_s, range, true, " s", 1)
+            {
+                f.update(|s| s.ema_s = e);
+            }
+        });
+        if let Some(e) = &snap.lengths_error {
+            ui.colored_label(ERROR_COLOR, e);
+        }
+        ui.horizontal(|ui| {
+            ui.label("Sort:");
             for (o, label) in [(SortOrder::Score, "Score"), (SortOrder::Name, "Name")] {
                 if ui.selectable_label(settings.sort == o, label).clicked() {
                     f.update(|s| s.sort = o);
                 }
             }
-            ui.add_space(16.0);
-            let mut n = settings.top_n;
+            ui.add_space(8.0);
+            ui.label("Bars");
+            let n = settings.top_n as f64;
+            let range = 1.0..=MAX_TOP_N as f64;
+            if let Some(n) = slider_on_release(ui, &mut self.drags.top_n, n, range, false, "", 0) {
+                f.update(|s| s.top_n = n.round() as usize);
+            }
+            ui.add_space(8.0);
+            let mut all = settings.all_tags;
             if ui
-                .add(egui::Slider::new(&mut n, 1..=MAX_TOP_N).text("tags"))
+                .checkbox(&mut all, "All tags")
+                .on_hover_text(
+                    "Show each of the 50 tags. Off: synonyms (no vocal / no vocals / no voice, \
+                     classic / classical, …) share one bar, with the highest of their scores.",
+                )
                 .changed()
             {
-                f.update(|s| s.top_n = n);
+                f.update(|s| s.all_tags = all);
             }
         });
     }
 
     fn osc(&mut self, ui: &mut egui::Ui, settings: &Settings, snap: &Snapshot) {
-        let f = &self.shared.params.settings;
+        let width = ui.available_width();
+        ui.spacing_mut().slider_width = (width * 0.15).clamp(80.0, 200.0);
+        self.follow_saved_osc_text(settings);
         ui.horizontal(|ui| {
+            ui.strong("OSC");
             let mut enabled = settings.osc_enabled;
-            if ui.checkbox(&mut enabled, "Send OSC to").changed() {
-                let target = self.osc_target_edit.clone();
-                f.update(|s| {
-                    s.osc_enabled = enabled;
-                    s.osc_target = target;
-                });
-            }
-            let edit = ui.add(
+            let toggled = ui.checkbox(&mut enabled, "Send to").changed();
+            let target = ui.add(
                 egui::TextEdit::singleline(&mut self.osc_target_edit)
-                    .desired_width(180.0)
+                    .desired_width((width * 0.28).clamp(110.0, 200.0))
                     .hint_text("host:port"),
             );
-            let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            if ui.button("Apply").clicked() || entered {
-                let target = self.osc_target_edit.clone();
-                f.update(|s| s.osc_target = target);
+            ui.label("Prefix");
+            let prefix = ui.add(
+                egui::TextEdit::singleline(&mut self.osc_prefix_edit)
+                    .desired_width((width * 0.15).clamp(70.0, 140.0))
+                    .hint_text("/mstag"),
+            );
+            let entered = (target.lost_focus() || prefix.lost_focus())
+                && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if ui.button("Apply").clicked() || entered || toggled {
+                self.apply_osc_text(enabled);
             }
         });
-        ui.label(
-            RichText::new(format!(
-                "OSC {} (/mstag/tags, /mstag/tag/NAME, /mstag/top, /mstag/window)",
-                snap.osc
-            ))
-            .small(),
+        // Rate, view and smoothing on one row, or two in a narrow window.
+        let narrow = width < 600.0;
+        ui.horizontal(|ui| {
+            self.osc_rate_and_view(ui, settings, snap);
+            if !narrow {
+                self.osc_smoothing(ui, settings);
+            }
+        });
+        if narrow {
+            ui.horizontal(|ui| self.osc_smoothing(ui, settings));
+        }
+        if let Some(e) = &self.prefix_error {
+            ui.colored_label(ERROR_COLOR, e);
+        }
+        let prefix = normalize_prefix(&settings.osc_prefix).unwrap_or_default();
+        ui.add(
+            egui::Label::new(
+                RichText::new(format!(
+                    "{}. Messages: {prefix}/tags, {prefix}/tag/NAME (every tag), {prefix}/top, \
+                     {prefix}/window.",
+                    capitalized(&snap.osc)
+                ))
+                .small(),
+            )
+            .wrap(),
         );
     }
-}
 
-/// The indices of the bars to draw, in display order.
-pub fn bar_order(settings: &Settings, scores: &[f32], tags: &[String]) -> Vec<usize> {
-    let mut idx = mstag::engine::scores::top_k(scores, settings.top_n);
-    if settings.sort == SortOrder::Name {
-        idx.sort_by(|&a, &b| tags[a].cmp(&tags[b]));
+    fn osc_rate_and_view(&mut self, ui: &mut egui::Ui, settings: &Settings, snap: &Snapshot) {
+        let f = &self.shared.params.settings;
+        ui.label("Rate");
+        let rate = settings.osc_rate_hz as f64;
+        let range = 1.0..=MAX_RATE_HZ as f64;
+        if let Some(r) =
+            slider_on_release(ui, &mut self.drags.osc_rate, rate, range, false, " Hz", 0)
+        {
+            f.update(|s| s.osc_rate_hz = r.round() as u32);
+        }
+        ui.label("View");
+        let current = settings.osc_view();
+        egui::ComboBox::from_id_salt("mstag-osc-view")
+            .selected_text(view_label(current, snap.window_s, snap.ema_s))
+            .show_ui(ui, |ui| {
+                for v in VIEW_ORDER {
+                    let label = view_label(v, snap.window_s, snap.ema_s);
+                    if ui.selectable_label(current == v, label).clicked() {
+                        f.update(|s| s.osc_view = Some(v));
+                    }
+                }
+            });
     }
-    idx
-}
 
-fn bars(ui: &mut egui::Ui, settings: &Settings, snap: &Snapshot) {
-    let (Some(scores), false) = (snap.scores.as_ref(), snap.tags.is_empty()) else {
-        ui.add_space(8.0);
-        ui.label("No tags yet.");
-        return;
-    };
-    let values = scores.view(settings.view.view());
-    let order = bar_order(settings, values, &snap.tags);
-    let best = mstag::engine::scores::top_k(values, 1).first().copied();
-    egui::ScrollArea::vertical()
-        .max_height(ui.available_height() - 48.0)
-        .auto_shrink([false, true])
-        .show(ui, |ui| {
-            let width = ui.available_width();
-            let row_h = 20.0;
-            let label_w = 110.0;
-            let value_w = 48.0;
-            for i in order {
-                let (rect, _) = ui.allocate_exact_size(Vec2::new(width, row_h), Sense::hover());
-                let p = ui.painter_at(rect);
-                let font = FontId::proportional(14.0);
-                let text = ui.visuals().text_color();
-                p.text(
-                    rect.left_center() + Vec2::new(2.0, 0.0),
-                    Align2::LEFT_CENTER,
-                    &snap.tags[i],
-                    font.clone(),
-                    text,
-                );
-                let bar_w = (width - label_w - value_w).max(10.0);
-                let track = egui::Rect::from_min_size(
-                    rect.left_top() + Vec2::new(label_w, 3.0),
-                    Vec2::new(bar_w, row_h - 6.0),
-                );
-                p.rect_filled(track, 3.0, ui.visuals().extreme_bg_color);
-                let v = values[i].clamp(0.0, 1.0);
-                let fill =
-                    egui::Rect::from_min_size(track.min, Vec2::new(bar_w * v, track.height()));
-                p.rect_filled(
-                    fill,
-                    3.0,
-                    if Some(i) == best {
-                        TOP_COLOR
-                    } else {
-                        BAR_COLOR
-                    },
-                );
-                p.text(
-                    rect.right_center() - Vec2::new(2.0, 0.0),
-                    Align2::RIGHT_CENTER,
-                    format!("{v:.3}"),
-                    font,
-                    text,
-                );
+    fn osc_smoothing(&mut self, ui: &mut egui::Ui, settings: &Settings) {
+        ui.label("Smoothing");
+        let smooth = settings.osc_smooth_s;
+        let range = 0.0..=MAX_SMOOTH_SLIDER_S.max(smooth);
+        if let Some(t) =
+            slider_on_release(ui, &mut self.drags.osc_smooth, smooth, range, true, " s", 2)
+        {
+            self.shared.params.settings.update(|s| s.osc_smooth_s = t);
+        }
+    }
+
+    /// Shows the saved target and prefix when they changed other than by typing here.
+    fn follow_saved_osc_text(&mut self, settings: &Settings) {
+        if (&settings.osc_target, &settings.osc_prefix) != (&self.osc_saved.0, &self.osc_saved.1) {
+            self.osc_target_edit = settings.osc_target.clone();
+            self.osc_prefix_edit = settings.osc_prefix.clone();
+            self.osc_saved = (settings.osc_target.clone(), settings.osc_prefix.clone());
+            self.prefix_error = None;
+        }
+    }
+
+    /// Applies the typed target and prefix (and the on/off box); a prefix that `mstag-live
+    /// --osc-prefix` would refuse is not applied, and the editor says why.
+    fn apply_osc_text(&mut self, enabled: bool) {
+        let target = self.osc_target_edit.trim().to_string();
+        let prefix = self.osc_prefix_edit.trim().to_string();
+        let prefix_ok = match normalize_prefix(&prefix) {
+            Ok(_) => {
+                self.prefix_error = None;
+                true
+            }
+            Err(e) => {
+                self.prefix_error = Some(describe(&e));
+                false
+            }
+        };
+        self.shared.params.settings.update(|s| {
+            s.osc_enabled = enabled;
+            s.osc_target = target;
+            if prefix_ok {
+                s.osc_prefix = prefix;
             }
         });
+    }
+
+    fn bars(&mut self, ui: &mut egui::Ui, settings: &Settings, snap: &Snapshot) {
+        let (Some(scores), false) = (snap.scores.as_ref(), snap.tags.is_empty()) else {
+            ui.add_space(8.0);
+            ui.label("No tags yet.");
+            return;
+        };
+        let grouped = !settings.all_tags;
+        if self.groups.as_ref().is_none_or(|(g, _)| *g != grouped) {
+            self.groups = Some((grouped, SynonymGroups::with(&snap.tags, grouped)));
+        }
+        let Some((_, groups)) = self.groups.as_ref() else {
+            return;
+        };
+        let values = scores.view(settings.view.view());
+        draw_bars(ui, &bar_entries(settings, groups, values));
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -249,17 +540,91 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bars_are_the_top_n_sorted_by_score_or_name() {
-        let tags: Vec<String> = ["rock", "ambient", "guitar", "piano"]
-            .map(String::from)
-            .to_vec();
-        let scores = [0.9, 0.1, 0.5, 0.3];
-        let mut s = Settings {
-            top_n: 3,
-            ..Settings::default()
+    fn seconds_and_view_labels_read_well() {
+        assert_eq!(view_label(ViewChoice::Window, 10.0, 5.0), "Last 10 s");
+        assert_eq!(view_label(ViewChoice::Ema, 10.0, 2.5), "EMA 2.5 s");
+        assert_eq!(view_label(ViewChoice::Session, 10.0, 5.0), "Whole song");
+        assert_eq!(VIEW_ORDER[0], Settings::default().view);
+        assert_eq!(capitalized("off"), "Off");
+    }
+
+    #[test]
+    fn the_editor_is_resizable_down_to_its_minimum() {
+        let hint = resize_hint();
+        assert!(hint.can_resize && hint.can_resize_horizontally && hint.can_resize_vertically);
+        let min = match hint.size_constraints {
+            nice_plug::editor::SizeConstraints::Logical { min_size, .. } => min_size,
+            other => panic!("{other:?}"),
         };
-        assert_eq!(bar_order(&s, &scores, &tags), vec![0, 2, 3]);
-        s.sort = SortOrder::Name;
-        assert_eq!(bar_order(&s, &scores, &tags), vec![2, 3, 0]);
+        assert_eq!(
+            min,
+            Some(LogicalSize::new(
+                MIN_EDITOR_SIZE.width as f32,
+                MIN_EDITOR_SIZE.height as f32
+            ))
+        );
+    }
+
+    #[test]
+    fn a_resized_window_is_what_the_host_is_told_and_what_is_saved() {
+        use nice_plug_egui::baseview::dpi::PhysicalSize;
+        use nice_plug_egui::baseview::WindowSize;
+        let shared = Shared::new();
+        let editor = create(shared.clone()).unwrap();
+        assert_eq!(
+            shared.params.editor_size(),
+            crate::settings::DEFAULT_EDITOR_SIZE
+        );
+        let mut app = MstagApp::new(shared.clone(), editor.scale.clone());
+        // A window of 900 x 700 logical pixels on a display scaled by 2.
+        app.resized(WindowSize::from_physical(
+            PhysicalSize::new(1800, 1400),
+            2.0,
+        ));
+        assert_eq!(
+            shared.params.editor_size(),
+            EditorSize {
+                width: 900,
+                height: 700
+            }
+        );
+        // Linux and Windows hosts get physical pixels.
+        #[cfg(not(target_os = "macos"))]
+        assert_eq!(editor.size(), NativeSize::new(1800, 1400));
+        // Smaller than the editor allows: the minimum is kept.
+        app.resized(WindowSize::from_physical(PhysicalSize::new(100, 100), 1.0));
+        assert_eq!(shared.params.editor_size(), MIN_EDITOR_SIZE);
+    }
+
+    #[test]
+    fn a_restored_project_replaces_the_osc_text_being_shown() {
+        let shared = Shared::new();
+        let mut app = MstagApp::new(shared.clone(), Arc::new(AtomicU64::new(1.0f64.to_bits())));
+        app.osc_prefix_edit = "bad prefix".into();
+        app.apply_osc_text(false);
+        assert!(app
+            .prefix_error
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("OSC prefix"));
+        // Typed text that was not applied stays while nothing else changes...
+        let s = shared.params.settings.get();
+        app.follow_saved_osc_text(&s);
+        assert_eq!(app.osc_prefix_edit, "bad prefix");
+        // ...and gives way to a restored project's values.
+        nice_plug::params::persist::PersistentField::set(
+            &shared.params.settings,
+            Settings {
+                osc_target: "10.0.0.9:9000".into(),
+                osc_prefix: "/show".into(),
+                ..Settings::default()
+            },
+        );
+        app.follow_saved_osc_text(&shared.params.settings.get());
+        assert_eq!(
+            (app.osc_target_edit.as_str(), app.osc_prefix_edit.as_str()),
+            ("10.0.0.9:9000", "/show")
+        );
+        assert_eq!(app.prefix_error, None);
     }
 }

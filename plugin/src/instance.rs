@@ -4,20 +4,22 @@
 //! `process()` never touches any of this: it only owns the ring's producer
 //! ([`crate::feed::AudioFeed`]).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mstag::engine::{Delivery, Engine, EngineConfig, EngineHooks, Latest, Scores, View};
+use mstag::engine::{Delivery, Engine, EngineConfig, EngineHooks, Latest, PipelineConfig, Scores};
 use mstag::model::{runtime, Device, ModelSet};
-use mstag::output::{OscConfig, OscSender, OscTarget};
+use mstag::output::osc::normalize_prefix;
+use mstag::output::{OscConfig, OscSender};
 use mstag::stream::ring;
+use mstag::synonyms::SynonymGroups;
 use nice_plug::prelude::*;
 use nice_plug_egui::RepaintNotifier;
 
 use crate::feed::AudioFeed;
 use crate::locate;
 use crate::params::{MstagParams, TagNames};
-use crate::settings::ViewChoice;
+use crate::settings::{describe, Settings, ViewChoice};
 
 /// Ring capacity in (mono) frames: about 22 s at 48 kHz, so the engine may lag a lot before a
 /// single frame is dropped.
@@ -42,8 +44,33 @@ pub struct Snapshot {
     pub scores: Option<Scores>,
     pub tags: Arc<[String]>,
     pub osc: String,
+    /// The window length and EMA time constant the engine runs with, seconds.
     pub window_s: f64,
     pub ema_s: f64,
+    /// Why the engine kept its old lengths after a change, if it did.
+    pub lengths_error: Option<String>,
+}
+
+/// What the OSC sender is started with: the settings that matter to it.
+#[derive(Debug, Clone, PartialEq)]
+struct OscWanted {
+    target: String,
+    prefix: String,
+    rate_hz: u32,
+    view: ViewChoice,
+    smooth_s: f64,
+}
+
+impl OscWanted {
+    fn of(s: &Settings) -> OscWanted {
+        OscWanted {
+            target: s.osc_target.clone(),
+            prefix: s.osc_prefix.clone(),
+            rate_hz: s.osc_rate_hz,
+            view: s.osc_view(),
+            smooth_s: s.osc_smooth_s,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -54,9 +81,12 @@ struct Runtime {
     rate: u32,
     error: Option<String>,
     osc: Option<OscSender>,
-    /// The (target, view) the running sender was started with, or the refused target.
-    osc_applied: Option<(String, View)>,
+    /// The settings the running sender was started with, or the refused ones.
+    osc_applied: Option<OscWanted>,
     osc_status: String,
+    /// The (window, EMA) lengths the engine runs with.
+    lengths: (f64, f64),
+    lengths_error: Option<String>,
 }
 
 /// What [`Shared::activate`] hands the plugin.
@@ -74,6 +104,8 @@ pub struct Shared {
     runtime: Mutex<Runtime>,
     /// The view the meters follow (a [`ViewChoice`] index), read by the publish hook.
     meter_view: Arc<AtomicU8>,
+    /// Whether the meters group synonyms (not "all tags"), read by the publish hook.
+    meter_grouped: Arc<AtomicBool>,
     osc_event: Arc<Mutex<Option<String>>>,
     engine_config: EngineConfig,
 }
@@ -88,8 +120,10 @@ impl Shared {
             delivery: Delivery::Lossy,
             ..EngineConfig::default()
         };
+        let settings = params.settings.get();
         let shared = Arc::new(Shared {
-            meter_view: Arc::new(AtomicU8::new(params.settings.get().view.index())),
+            meter_view: Arc::new(AtomicU8::new(settings.view.index())),
+            meter_grouped: Arc::new(AtomicBool::new(!settings.all_tags)),
             params,
             tag_names,
             repaint: RepaintNotifier::new(),
@@ -179,18 +213,31 @@ impl Shared {
         let hook = {
             let params = self.params.clone();
             let view = self.meter_view.clone();
+            let grouped = self.meter_grouped.clone();
+            let groups = SynonymGroups::new(&tags);
             let repaint = self.repaint.clone();
             Box::new(move |s: &Scores| {
                 let v = ViewChoice::from_index(view.load(Ordering::Relaxed)).view();
-                params.set_meters(s, v);
+                let g = grouped.load(Ordering::Relaxed).then_some(&groups);
+                params.set_meters(s, v, g);
                 repaint.request_repaint();
             })
+        };
+        // The lengths saved with the project (a state load before the first activation).
+        let settings = self.params.settings.get();
+        let config = EngineConfig {
+            pipeline: PipelineConfig {
+                window_s: settings.window_s,
+                ema_tau_s: settings.ema_s,
+                ..self.engine_config.pipeline
+            },
+            ..self.engine_config
         };
         let engine = Engine::start_with_hooks(
             models,
             consumer,
             rate,
-            self.engine_config,
+            config,
             EngineHooks {
                 tap: None,
                 on_publish: Some(hook),
@@ -203,6 +250,8 @@ impl Shared {
             data.ort_library.display()
         );
         rt.latest = Some(engine.latest());
+        rt.lengths = (config.pipeline.window_s, config.pipeline.ema_tau_s);
+        rt.lengths_error = None;
         rt.engine = Some(engine);
         rt.tags = Some(tags);
         rt.rate = rate;
@@ -217,15 +266,20 @@ impl Shared {
         }
     }
 
-    /// Brings the meters' view and the OSC sender in line with the settings (after an edit in
-    /// the editor, a state load, or activation).
+    /// Brings the meters, the engine's window and EMA lengths and the OSC sender in line
+    /// with the settings (after an edit in the editor, a state load, or activation). Runs on
+    /// the main or GUI thread, never touches the audio side: a change of lengths is a request
+    /// to the inference thread ([`Engine::set_view_lengths`]), which keeps the session.
     pub fn apply_settings(&self) {
         let s = self.params.settings.get();
         self.meter_view.store(s.view.index(), Ordering::Relaxed);
+        self.meter_grouped.store(!s.all_tags, Ordering::Relaxed);
         let mut rt = self.rt();
-        let want =
-            (s.osc_enabled && rt.latest.is_some()).then(|| (s.osc_target.clone(), s.view.view()));
+        self.apply_lengths(&mut rt, &s);
+        let want = (s.osc_enabled && rt.latest.is_some()).then(|| OscWanted::of(&s));
         if want == rt.osc_applied && (rt.osc.is_some() || want.is_none()) {
+            drop(rt);
+            self.repaint.request_repaint();
             return;
         }
         if let Some(old) = rt.osc.take() {
@@ -234,14 +288,30 @@ impl Shared {
         *self.osc_event.lock().unwrap_or_else(|e| e.into_inner()) = None;
         rt.osc_applied = want.clone();
         rt.osc_status = match (want, rt.latest.clone(), rt.tags.clone()) {
-            (Some((target, view)), Some(latest), Some(tags)) => {
-                match start_osc(&target, view, &tags, latest, self.osc_event.clone()) {
-                    Ok(sender) => {
+            (Some(_), Some(latest), Some(tags)) => {
+                match start_osc(&s, &tags, latest, self.osc_event.clone()) {
+                    Ok((sender, cfg)) => {
                         rt.osc = Some(sender);
-                        nice_log!("mstag: sending OSC to {target} ({} view)", view.name());
-                        format!("sending to {target}")
+                        let what = format!(
+                            "sending to {} ({}, {} view, {} Hz{})",
+                            s.osc_target,
+                            match normalize_prefix(&cfg.prefix) {
+                                Ok(p) if !p.is_empty() => p,
+                                _ => "no prefix".to_string(),
+                            },
+                            cfg.view.name(),
+                            cfg.rate_hz,
+                            if cfg.smooth_s > 0.0 {
+                                format!(", smoothed {} s", cfg.smooth_s)
+                            } else {
+                                String::new()
+                            }
+                        );
+                        nice_log!("mstag: OSC {what}");
+                        what
                     }
                     Err(e) => {
+                        let e = describe(&e);
                         nice_warn!("mstag: OSC not started: {e}");
                         format!("not sending: {e}")
                     }
@@ -254,8 +324,36 @@ impl Shared {
         self.repaint.request_repaint();
     }
 
+    /// Asks a running engine for the window and EMA lengths of `s`, if they changed.
+    fn apply_lengths(&self, rt: &mut Runtime, s: &Settings) {
+        let want = (s.window_s, s.ema_s);
+        let Some(engine) = rt.engine.as_ref() else {
+            return;
+        };
+        if want == rt.lengths {
+            return;
+        }
+        match engine.set_view_lengths(want.0, want.1) {
+            Ok(()) => {
+                nice_log!(
+                    "mstag: window {} s, EMA {} s (session kept)",
+                    want.0,
+                    want.1
+                );
+                rt.lengths = want;
+                rt.lengths_error = None;
+            }
+            Err(e) => {
+                let e = describe(&e);
+                nice_warn!("mstag: window and EMA lengths not changed: {e}");
+                rt.lengths_error = Some(e);
+            }
+        }
+    }
+
     /// For the editor.
     pub fn snapshot(&self) -> Snapshot {
+        let settings = self.params.settings.get();
         let rt = self.rt();
         let state = match (&rt.error, &rt.engine) {
             (Some(e), _) => EngineState::Failed(e.clone()),
@@ -283,8 +381,17 @@ impl Shared {
             scores: rt.latest.as_ref().map(Latest::get).filter(|s| s.seq > 0),
             tags: rt.tags.clone().unwrap_or_else(|| Arc::from(Vec::new())),
             osc,
-            window_s: self.engine_config.pipeline.window_s,
-            ema_s: self.engine_config.pipeline.ema_tau_s,
+            window_s: if rt.engine.is_some() {
+                rt.lengths.0
+            } else {
+                settings.window_s
+            },
+            ema_s: if rt.engine.is_some() {
+                rt.lengths.1
+            } else {
+                settings.ema_s
+            },
+            lengths_error: rt.lengths_error.clone(),
         }
     }
 
@@ -312,23 +419,22 @@ impl Shared {
     }
 }
 
+/// Starts the OSC sender with the settings' configuration (checked like the CLI's).
 fn start_osc(
-    target: &str,
-    view: View,
+    settings: &Settings,
     tags: &[String],
     latest: Latest,
     event: Arc<Mutex<Option<String>>>,
-) -> mstag::Result<OscSender> {
-    let target = OscTarget::parse(target)?;
-    let mut cfg = OscConfig::new(vec![target]);
-    cfg.view = view;
-    OscSender::start(
-        cfg,
+) -> mstag::Result<(OscSender, OscConfig)> {
+    let cfg = settings.osc_config()?;
+    let sender = OscSender::start(
+        cfg.clone(),
         tags,
         latest,
         Box::new(move |ev| {
             nice_warn!("mstag: {ev}");
             *event.lock().unwrap_or_else(|e| e.into_inner()) = Some(ev.to_string());
         }),
-    )
+    )?;
+    Ok((sender, cfg))
 }

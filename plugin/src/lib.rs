@@ -12,9 +12,11 @@
 //!   buffer size and transport jumps; a new sample rate only rebuilds the resampler
 //!   ([`mstag::engine::Engine::set_input_rate`]). Only the editor's reset button forgets the
 //!   session.
-//! * The editor ([`editor`]) reads scores from the inference thread's `Latest`; read-only
-//!   meter parameters ([`params`]) and OSC ([`mstag::output::OscSender`]) give them to the host
-//!   and to other programs.
+//! * The editor ([`editor`], resizable) reads scores from the inference thread's `Latest`;
+//!   read-only meter parameters ([`params`]) and OSC ([`mstag::output::OscSender`]) give them
+//!   to the host and to other programs. Its settings and size are saved with the project
+//!   ([`settings`]); a new window or EMA length reconfigures the running engine
+//!   ([`mstag::engine::Engine::set_view_lengths`]), keeping the session.
 //! * Models and ONNX Runtime are found beside the plugin binary ([`locate`]); when they are
 //!   missing the editor and the log say so and audio still passes through.
 
@@ -22,8 +24,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use nice_plug::prelude::*;
-use nice_plug_egui::{EguiEditor, EguiEditorState};
 
+pub mod bars;
 pub mod editor;
 pub mod feed;
 pub mod instance;
@@ -38,7 +40,6 @@ use params::MstagParams;
 pub struct Mstag {
     params: Arc<MstagParams>,
     shared: Arc<Shared>,
-    editor_state: Arc<EguiEditorState>,
     /// The audio side of the engine's ring (exists once the engine runs).
     feed: Option<AudioFeed>,
     /// Whether the engine runs at the current sample rate.
@@ -51,7 +52,6 @@ impl Default for Mstag {
         Mstag {
             params: shared.params.clone(),
             shared,
-            editor_state: editor::default_state(),
             feed: None,
             analyse: false,
         }
@@ -94,7 +94,7 @@ impl Plugin for Mstag {
         },
     ];
 
-    type Editor = EguiEditor<editor::MstagApp>;
+    type Editor = editor::MstagEditor;
     type SysExMessage = ();
     type BackgroundTask = ();
 
@@ -103,7 +103,7 @@ impl Plugin for Mstag {
     }
 
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
-        editor::create(self.shared.clone(), self.editor_state.clone())
+        editor::create(self.shared.clone())
     }
 
     fn activate(

@@ -1,7 +1,11 @@
 //! The plugin's parameters: read-only meters for the host, and the persisted settings.
 //!
 //! **Meters.** The top three tags (as an index into the manifest's tags, shown by name) and
-//! their scores, in the view chosen in the editor. They are flagged hidden, which nice-plug
+//! their scores, in the view chosen in the editor. Like the editor's bars they group synonyms
+//! unless "all tags" is on: there are only three meters, and per tag they could all be one
+//! idea (`no vocal`, `no vocals`, `no voice`). A group shows as its displayed name's index
+//! with the highest score of its members ([`mstag::synonyms`]), so the value is still a tag
+//! of the manifest. OSC keeps every tag (machine output). They are flagged hidden, which nice-plug
 //! exports as *read-only* (CLAP `CLAP_PARAM_IS_READONLY | CLAP_PARAM_IS_HIDDEN`, VST3
 //! `kIsReadOnly | kIsHidden`): the host cannot automate or change them and does not list them
 //! as automation targets, so they never flood automation lanes. The inference thread writes them
@@ -12,13 +16,14 @@
 //! (after about 1.3 s of sound), which is also why clap-validator's `param-set-wrong-namespace`
 //! test, which processes one block and compares the values before and after, passes.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use mstag::engine::{Scores, View, MAX_TAGS};
+use mstag::synonyms::SynonymGroups;
 use nice_plug::params::InternalParamMut;
 use nice_plug::prelude::*;
 
-use crate::settings::SettingsField;
+use crate::settings::{EditorSize, SettingsField};
 
 /// Number of (tag, score) meter pairs.
 pub const METERS: usize = 3;
@@ -28,9 +33,13 @@ pub type TagNames = Arc<OnceLock<Vec<String>>>;
 
 #[derive(Params)]
 pub struct MstagParams {
-    /// View, sort order, bar count and OSC settings (saved with the project).
+    /// View, lengths, sort order, bar count, grouping and OSC settings (saved with the
+    /// project).
     #[persist = "settings"]
     pub settings: SettingsField,
+    /// The editor's size (saved with the project).
+    #[persist = "editor-size"]
+    pub editor_size: Mutex<EditorSize>,
 
     #[id = "top1_tag"]
     pub top1_tag: IntParam,
@@ -92,6 +101,7 @@ impl MstagParams {
     pub fn new(names: &TagNames) -> MstagParams {
         MstagParams {
             settings: SettingsField::default(),
+            editor_size: Mutex::new(EditorSize::default()),
             top1_tag: tag_meter("Top tag", names),
             top1_score: score_meter("Top tag score"),
             top2_tag: tag_meter("Second tag", names),
@@ -109,10 +119,29 @@ impl MstagParams {
         ]
     }
 
-    /// Writes the meters from freshly published scores (on the inference thread; no
-    /// allocation).
-    pub fn set_meters(&self, scores: &Scores, view: View) {
-        let top = top3(scores.view(view));
+    /// The editor's size as saved (clamped to the sizes the editor accepts).
+    pub fn editor_size(&self) -> EditorSize {
+        self.editor_size
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clamped()
+    }
+
+    /// Records the editor's size (after the window was resized).
+    pub fn set_editor_size(&self, size: EditorSize) {
+        *self.editor_size.lock().unwrap_or_else(|e| e.into_inner()) = size.clamped();
+    }
+
+    /// Writes the meters from freshly published scores (on the inference thread), per tag or,
+    /// with `groups`, per synonym group.
+    pub fn set_meters(&self, scores: &Scores, view: View, groups: Option<&SynonymGroups>) {
+        let values = scores.view(view);
+        let top = match groups {
+            None => top3(values),
+            Some(g) => top3(&g.scores(values)).map(|best| {
+                best.and_then(|(entry, s)| Some((*g.groups().get(entry)?.members.first()?, s)))
+            }),
+        };
         for ((tag, score), best) in self.meters().into_iter().zip(top) {
             let (i, s) = best.map_or((-1, 0.0), |(i, s)| (i as i32, s));
             // SAFETY: these parameters are read-only for the host, so nothing else writes them;
@@ -171,7 +200,7 @@ mod tests {
             ..Scores::default()
         };
         s.session[..3].copy_from_slice(&[0.2, 0.7, 0.1]);
-        p.set_meters(&s, View::Session);
+        p.set_meters(&s, View::Session, None);
         assert_eq!(p.top1_tag.value(), 1);
         assert_eq!(p.top1_tag.to_string(), "rock");
         assert_eq!(p.top1_score.value(), 0.7);
@@ -186,5 +215,32 @@ mod tests {
             );
         }
         assert!(p.top1_tag.flags().contains(ParamFlags::HIDDEN));
+    }
+
+    #[test]
+    fn grouped_meters_give_one_synonym_group_one_meter() {
+        let tags: Vec<String> = ["no vocal", "rock", "no vocals", "no voice", "guitar"]
+            .map(String::from)
+            .to_vec();
+        let names: TagNames = Arc::new(OnceLock::new());
+        names.set(tags.clone()).unwrap();
+        let p = MstagParams::new(&names);
+        let mut s = Scores {
+            n_tags: 5,
+            ..Scores::default()
+        };
+        s.window[..5].copy_from_slice(&[0.8, 0.5, 0.7, 0.6, 0.4]);
+        // Per tag, the three meters are all one idea.
+        p.set_meters(&s, View::Window, None);
+        let shown =
+            |p: &MstagParams| [&p.top1_tag, &p.top2_tag, &p.top3_tag].map(|t| t.to_string());
+        assert_eq!(shown(&p), ["no vocal", "no vocals", "no voice"]);
+        // Grouped: the group once, under its shown name, with its best member's score.
+        let groups = SynonymGroups::new(&tags);
+        p.set_meters(&s, View::Window, Some(&groups));
+        assert_eq!(shown(&p), ["no vocals", "rock", "guitar"]);
+        assert_eq!(p.top1_tag.value(), 2);
+        assert_eq!(p.top1_score.value(), 0.8);
+        assert_eq!(p.top2_score.value(), 0.5);
     }
 }

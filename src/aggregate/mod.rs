@@ -7,7 +7,8 @@
 //! * **window**: the mean over segments that ended within the last `window_s` seconds;
 //! * **EMA**: an exponential moving average with time constant `ema_tau_s`.
 //!
-//! Nothing here allocates after construction.
+//! Nothing here allocates after construction, except a change of the window's length
+//! ([`ScaleAggregate::set_lengths`]).
 
 use crate::engine::scores::View;
 
@@ -27,13 +28,15 @@ pub struct ScaleAggregate {
     ema_alpha: f64,
     /// Holds a segment made by looping a clip shorter than the segment.
     looped: bool,
+    /// Seconds between segments of this scale.
+    hop_s: f64,
 }
 
 impl ScaleAggregate {
     /// `segment_hop_s`: seconds between segments of this scale (sizes the window ring and
     /// turns the EMA time constant into a per-segment weight).
     pub fn new(dim: usize, segment_hop_s: f64, window_s: f64, ema_tau_s: f64) -> Self {
-        let cap = (window_s / segment_hop_s).ceil() as usize + 2;
+        let cap = window_capacity(window_s, segment_hop_s);
         ScaleAggregate {
             dim,
             sum: vec![0.0; dim],
@@ -44,8 +47,42 @@ impl ScaleAggregate {
             win_len: 0,
             window_s,
             ema: vec![0.0; dim],
-            ema_alpha: 1.0 - (-segment_hop_s / ema_tau_s.max(1e-6)).exp(),
+            ema_alpha: ema_alpha(segment_hop_s, ema_tau_s),
+            hop_s: segment_hop_s,
             looped: false,
+        }
+    }
+
+    /// Changes the window length and the EMA time constant, keeping the session: the session
+    /// mean and the EMA's state carry on (the EMA follows the new time constant from the next
+    /// segment), and the window keeps the segments that ended within the new `window_s` of
+    /// the latest one (a longer window fills up as segments arrive). Allocates when the
+    /// window's ring changes size, so call it off the audio thread.
+    pub fn set_lengths(&mut self, window_s: f64, ema_tau_s: f64) {
+        self.ema_alpha = ema_alpha(self.hop_s, ema_tau_s);
+        self.window_s = window_s;
+        let cap = window_capacity(window_s, self.hop_s);
+        if cap != self.win_t.len() {
+            // The newest entries that fit, oldest first, in a ring of the new size.
+            let keep = self.win_len.min(cap);
+            let old_cap = self.win_t.len();
+            let mut win_t = vec![0.0; cap];
+            let mut win_x = vec![0.0; cap * self.dim];
+            for (k, t) in win_t.iter_mut().enumerate().take(keep) {
+                let slot = (self.win_head + self.win_len - keep + k) % old_cap;
+                *t = self.win_t[slot];
+                win_x[k * self.dim..(k + 1) * self.dim]
+                    .copy_from_slice(&self.win_x[slot * self.dim..(slot + 1) * self.dim]);
+            }
+            self.win_t = win_t;
+            self.win_x = win_x;
+            self.win_head = 0;
+            self.win_len = keep;
+        }
+        if self.win_len > 0 {
+            let cap = self.win_t.len();
+            let newest = self.win_t[(self.win_head + self.win_len - 1) % cap];
+            self.expire(newest);
         }
     }
 
@@ -165,6 +202,16 @@ impl ScaleAggregate {
     }
 }
 
+/// Window ring slots for `window_s` at one segment every `hop_s` seconds.
+fn window_capacity(window_s: f64, hop_s: f64) -> usize {
+    (window_s / hop_s).ceil() as usize + 2
+}
+
+/// The EMA's per-segment weight for time constant `tau_s`.
+fn ema_alpha(hop_s: f64, tau_s: f64) -> f64 {
+    1.0 - (-hop_s / tau_s.max(1e-6)).exp()
+}
+
 /// The aggregates of all scales; writes the classifier's input (levels and scales
 /// concatenated in manifest order) for each view.
 #[derive(Debug, Clone)]
@@ -208,6 +255,13 @@ impl Aggregates {
     pub fn reset(&mut self) {
         self.scales.iter_mut().for_each(ScaleAggregate::reset);
     }
+
+    /// [`ScaleAggregate::set_lengths`] for every scale.
+    pub fn set_lengths(&mut self, window_s: f64, ema_tau_s: f64) {
+        for s in &mut self.scales {
+            s.set_lengths(window_s, ema_tau_s);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -246,6 +300,54 @@ mod tests {
         assert!(e[0] > 8.0 && e[0] < 9.0, "{}", e[0]);
         a.reset();
         assert!(!a.write(View::Session, &mut w));
+    }
+
+    #[test]
+    fn changing_lengths_keeps_the_session_and_the_newest_window_entries() {
+        // Segment i (value i) ends at i + 1 s; window 3 s, EMA 1 s, then changed.
+        let mut a = ScaleAggregate::new(1, 1.0, 3.0, 1.0);
+        for i in 0..10 {
+            a.add(&[i as f32], (i + 1) as f64);
+        }
+        let (mut before, mut after) = ([0f32], [0f32]);
+        a.write(View::Session, &mut before);
+        let mut ema_before = [0f32];
+        a.write(View::Ema, &mut ema_before);
+
+        // Longer window: only the 3 s kept so far are there (7, 8, 9), then it fills up.
+        a.set_lengths(6.0, 4.0);
+        a.write(View::Session, &mut after);
+        assert_eq!(after, before, "the session goes on");
+        let mut w = [0f32];
+        a.write(View::Window, &mut w);
+        assert_eq!(w[0], 8.0);
+        let mut e = [0f32];
+        a.write(View::Ema, &mut e);
+        assert_eq!(e, ema_before, "the EMA's state is kept");
+        for i in 10..14 {
+            a.add(&[i as f32], (i + 1) as f64);
+        }
+        a.write(View::Window, &mut w);
+        // Ends 9..=14 are within (14 - 6, 14]: mean of 8..=13.
+        assert_eq!(w[0], 10.5);
+        // The new time constant weighs a new segment less than the old one did.
+        let mut slow = a.clone();
+        let mut fast = a.clone();
+        fast.set_lengths(6.0, 1.0);
+        slow.add(&[100.0], 15.0);
+        fast.add(&[100.0], 15.0);
+        let (mut es, mut ef) = ([0f32], [0f32]);
+        slow.write(View::Ema, &mut es);
+        fast.write(View::Ema, &mut ef);
+        assert!(es[0] < ef[0], "{} vs {}", es[0], ef[0]);
+
+        // Shorter window: at once only the newest 2 s (ends 14 and 13, values 13 and 12).
+        a.set_lengths(2.0, 4.0);
+        a.write(View::Window, &mut w);
+        assert_eq!(w[0], 12.5);
+        a.write(View::Session, &mut after);
+        let all: f64 = (0..14).map(f64::from).sum::<f64>() / 14.0;
+        assert_eq!(after[0], all as f32);
     }
 
     #[test]

@@ -151,6 +151,8 @@ enum Control {
     SetInputRate(u32, Sender<std::result::Result<(), String>>),
     /// A new ring (a reopened device) at this rate; the old ring is drained first.
     ReplaceInput(RingConsumer, u32, Sender<std::result::Result<(), String>>),
+    /// New window length and EMA time constant, seconds (already validated).
+    SetViewLengths(f64, f64, Sender<std::result::Result<(), String>>),
 }
 
 /// A running inference thread. Dropping it stops and joins the thread.
@@ -288,6 +290,25 @@ impl Engine {
             "input sample rate",
             rate.to_string(),
             "the sample-rate change",
+        )
+    }
+
+    /// Changes the window length and the EMA time constant (checked like
+    /// [`PipelineConfig::validate`]) while running, keeping the session (see
+    /// [`crate::aggregate::ScaleAggregate::set_lengths`]); the views are scored again at
+    /// once. The audio side is not involved. Waits (up to 10 s) for the inference thread.
+    pub fn set_view_lengths(&self, window_s: f64, ema_tau_s: f64) -> Result<()> {
+        PipelineConfig {
+            window_s,
+            ema_tau_s,
+            ..PipelineConfig::default()
+        }
+        .validate()?;
+        self.request(
+            |reply| Control::SetViewLengths(window_s, ema_tau_s, reply),
+            "window",
+            format!("{window_s} s (EMA {ema_tau_s} s)"),
+            "the change of window and EMA lengths",
         )
     }
 
@@ -537,6 +558,14 @@ impl Worker {
         let (rate, new_ring, reply) = match control {
             Control::SetInputRate(rate, reply) => (rate, None, reply),
             Control::ReplaceInput(ring, rate, reply) => (rate, Some(ring), reply),
+            Control::SetViewLengths(window_s, ema_tau_s, reply) => {
+                let done = self.pipeline.set_view_lengths(window_s, ema_tau_s);
+                if done.is_ok() {
+                    self.score_and_publish(st)?;
+                }
+                let _ = reply.send(done.map_err(|e| e.to_string()));
+                return Ok(false);
+            }
         };
         // Everything still in the ring was recorded at the old rate.
         loop {

@@ -348,6 +348,21 @@ impl FeaturePipeline {
         self.aggregates.reset();
     }
 
+    /// Changes the window length and the EMA time constant (checked like
+    /// [`PipelineConfig::validate`]) without losing the session; see
+    /// [`crate::aggregate::ScaleAggregate::set_lengths`].
+    pub fn set_view_lengths(&mut self, window_s: f64, ema_tau_s: f64) -> Result<()> {
+        let cfg = PipelineConfig {
+            window_s,
+            ema_tau_s,
+            ..self.cfg
+        };
+        cfg.validate()?;
+        self.aggregates.set_lengths(window_s, ema_tau_s);
+        self.cfg = cfg;
+        Ok(())
+    }
+
     /// Switches to input with `channels` interleaved channels (between pushes).
     pub fn set_channels(&mut self, channels: usize) -> Result<()> {
         if channels == 0 || channels > 64 {
