@@ -3,6 +3,7 @@
 pub mod live;
 pub mod pipeline;
 pub mod scores;
+mod wait_plan;
 
 pub use live::{
     min_ring_seconds, Delivery, Engine, EngineConfig, EngineHooks, EngineSummary, InputFormat,
