@@ -248,8 +248,8 @@ impl FeaturePipeline {
     }
 
     /// End of a segment whose last frame is `last_frame`, in seconds of model-rate audio.
-    fn frame_end_s(&self, last_frame: u64) -> f64 {
-        (last_frame * self.hop as u64 + self.n_fft as u64) as f64 / self.model_rate as f64
+    fn frame_end_s(last_frame: u64, hop: usize, n_fft: usize, model_rate: u32) -> f64 {
+        (last_frame * hop as u64 + n_fft as u64) as f64 / f64::from(model_rate)
     }
 
     fn run_segments(&mut self) -> Result<usize> {
@@ -262,8 +262,7 @@ impl FeaturePipeline {
                 let a = (cur.next_start - self.frames_base) as usize * n_mels;
                 let seg = &self.frames[a..a + model.frames * n_mels];
                 let last = cur.next_start + model.frames as u64 - 1;
-                let end_t =
-                    (last * self.hop as u64 + self.n_fft as u64) as f64 / self.model_rate as f64;
+                let end_t = Self::frame_end_s(last, self.hop, self.n_fft, self.model_rate);
                 let silent = analyse_segment(
                     model,
                     seg,
@@ -307,7 +306,7 @@ impl FeaturePipeline {
         if available == 0 || available < shortest || self.frames_base != 0 {
             return Ok(0);
         }
-        let end_t = self.frame_end_s(available - 1);
+        let end_t = Self::frame_end_s(available - 1, self.hop, self.n_fft, self.model_rate);
         let clip = &self.frames[..available as usize * n_mels];
         let mut seg = Vec::new();
         let mut done = 0;
