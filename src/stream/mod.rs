@@ -173,9 +173,10 @@ impl RingProducer {
     /// Pushes every whole frame of `samples`, waiting for room whenever the ring is full, and
     /// wakes the consumer after each push. For producers that may wait (a file played as fast
     /// as the engine takes it, a host rendering offline); **never on a real-time thread**.
-    /// Gives up (returning the frames pushed so far, the rest counted as dropped) when `stop`
-    /// is set or at `deadline`; both are checked at least every `poll` while waiting. The
-    /// wait itself cannot miss the consumer making room ([`bell`]).
+    /// Gives up, returning the frames pushed so far, when `stop` is set (the rest is not
+    /// played, so not counted) or at `deadline` (the rest is counted as dropped, as a full
+    /// ring's frames are); both are checked at least every `poll` while waiting. The wait
+    /// itself cannot miss the consumer making room ([`bell`]).
     pub fn push_waiting(
         &mut self,
         samples: &[f32],
@@ -198,8 +199,11 @@ impl RingProducer {
                 self.bells.input.ring();
                 continue;
             }
+            if stop.load(Ordering::Acquire) {
+                return done;
+            }
             let now = Instant::now();
-            if stop.load(Ordering::Acquire) || deadline.is_some_and(|d| now >= d) {
+            if deadline.is_some_and(|d| now >= d) {
                 break;
             }
             let wait = deadline.map_or(poll, |d| poll.min(d - now));
