@@ -312,24 +312,26 @@ const DEVICE_CALLBACK_FRAMES: usize = 2048;
 /// Refuses a `--ring` too small to hold one callback of the source plus what the engine
 /// needs ([`mstag::engine::min_ring_seconds`]): in real time it would drop most of the input.
 fn check_ring(args: &LiveArgs, source: &Source, cfg: &EngineConfig) -> Result<()> {
-    let (callback, real_time, what) = match source {
-        Source::Device(_) => (DEVICE_CALLBACK_FRAMES, true, "a device callback of up to"),
-        Source::File(_) if args.fast => (0, false, "with --fast, no callback:"),
-        Source::File(_) => (
-            mstag::capture::file::REALTIME_BLOCK_FRAMES,
+    let (callback, real_time, needs) = match source {
+        Source::Device(_) => (
+            DEVICE_CALLBACK_FRAMES,
             true,
-            "the file player's block of",
+            format!("a device callback of up to {DEVICE_CALLBACK_FRAMES} frames, "),
         ),
+        Source::File(_) if args.fast => (0, false, String::new()),
+        Source::File(_) => {
+            let block = mstag::capture::file::REALTIME_BLOCK_FRAMES;
+            (
+                block,
+                true,
+                format!("the file player's block of {block} frames, "),
+            )
+        }
     };
     let min = mstag::engine::min_ring_seconds(source.rate(), callback, cfg, real_time);
     if args.ring < min {
-        let callback = if callback > 0 {
-            format!("{callback} frames")
-        } else {
-            String::new()
-        };
         bail!(
-            "--ring {}: too small for {} at {} Hz; at least {:.3} s are needed ({what} {callback}, \
+            "--ring {}: too small for {} at {} Hz; at least {:.3} s are needed ({needs}\
              the inference thread's {}-frame block{})",
             args.ring,
             source.describe(),
