@@ -24,7 +24,7 @@ use rubato::{
 };
 
 use mstag::dsp::MelFrontEnd;
-use mstag::engine::{FeaturePipeline, PipelineConfig, Scores, Tagger, View};
+use mstag::engine::{FeaturePipeline, PipelineConfig, Scorer, Scores, View};
 use mstag::model::Manifest;
 
 use common::{as_device, demo, load_models, manifest_path};
@@ -188,7 +188,7 @@ fn song_scores(x: &[f32]) -> Vec<f32> {
     let sr = set.manifest.sample_rate;
     let mut p = FeaturePipeline::new(&set.manifest, set.scales, sr, 1, PipelineConfig::default())
         .expect("pipeline");
-    let mut t = Tagger::new(set.classifier);
+    let mut t = Scorer::new(set.classifier);
     p.push(x).expect("push");
     p.finish().expect("finish");
     let mut s = Scores::default();

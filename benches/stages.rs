@@ -5,7 +5,7 @@
 //! * `model/*`: each scale's CNN per segment and the classifier, batch 1 (and 3, what the live
 //!   engine runs per update), one intra-op thread, as loaded by `ModelSet::load(.., Cpu, 1)`.
 //! * `live_path/*`: the whole inference-thread path per second of audio: `FeaturePipeline::push`
-//!   in the engine's 1024-frame blocks plus `Tagger::score` after every push that completed a
+//!   in the engine's 1024-frame blocks plus `Scorer::score` after every push that completed a
 //!   segment (exactly what the live engine does, minus the ring and the publish).
 //!
 //! Input is real music: the demo clip (22.05 kHz mono), and the same clip resampled to 48 kHz
@@ -21,7 +21,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use mstag::aggregate::{Aggregates, ScaleAggregate};
 use mstag::capture::capture_callback;
 use mstag::dsp::{Downmixer, MelFrontEnd, StreamResampler};
-use mstag::engine::{FeaturePipeline, PipelineConfig, Scores, Tagger, View};
+use mstag::engine::{FeaturePipeline, PipelineConfig, Scorer, Scores, View};
 use mstag::stream::ring;
 
 use common::{as_device, demo, load_models, manifest_path, pipeline_for, Audio, Looper};
@@ -222,7 +222,7 @@ fn aggregates(c: &mut Criterion) {
 /// One second of `audio` through the live engine's per-block work.
 fn live_second(
     pipeline: &mut FeaturePipeline,
-    tagger: &mut Tagger,
+    scorer: &mut Scorer,
     scores: &mut Scores,
     looper: &mut Looper,
     rate: usize,
@@ -232,7 +232,7 @@ fn live_second(
         let block = looper.next(left.min(1024));
         left -= block.len() / pipeline.channels();
         if pipeline.push(block).expect("push") > 0 {
-            black_box(tagger.score(&pipeline.aggregates, scores).expect("score"));
+            black_box(scorer.score(&pipeline.aggregates, scores).expect("score"));
         }
     }
 }
@@ -244,14 +244,14 @@ fn live(c: &mut Criterion) {
     for (name, audio) in [("48k_stereo/1s_audio", &dev), ("22k_mono/1s_audio", &clip)] {
         let audio: &Audio = audio;
         let (mut pipeline, classifier) = pipeline_for(audio);
-        let mut tagger = Tagger::new(classifier);
+        let mut scorer = Scorer::new(classifier);
         let mut scores = Scores::default();
         let mut looper = Looper::new(audio);
         // Past the first long segment, so every iteration scores.
         for _ in 0..2 {
             live_second(
                 &mut pipeline,
-                &mut tagger,
+                &mut scorer,
                 &mut scores,
                 &mut looper,
                 audio.rate as usize,
@@ -261,7 +261,7 @@ fn live(c: &mut Criterion) {
             b.iter(|| {
                 live_second(
                     &mut pipeline,
-                    &mut tagger,
+                    &mut scorer,
                     &mut scores,
                     &mut looper,
                     audio.rate as usize,

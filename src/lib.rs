@@ -5,7 +5,7 @@
 //! Data flows one way:
 //! audio ([`capture`], [`decode`]) → ring ([`stream`]) → mel frames ([`dsp`]) → segments →
 //! per-scale features ([`model`]) → running averages ([`aggregate`]) → classifier →
-//! published [`engine::Scores`] → [`output`].
+//! published [`scores::Scores`] → [`output`].
 
 pub mod aggregate;
 pub mod capture;
@@ -16,6 +16,7 @@ pub mod error;
 pub mod model;
 pub mod offline;
 pub mod output;
+pub mod scores;
 pub mod stream;
 pub mod synonyms;
 

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::decode::AudioFile;
-use crate::engine::pipeline::{FeaturePipeline, PipelineConfig, Tagger};
-use crate::engine::scores::{Scores, View};
+use crate::engine::pipeline::{FeaturePipeline, PipelineConfig, Scorer};
 use crate::error::{Error, Result};
 use crate::model::{Device, Manifest, ModelSet};
+use crate::scores::{Scores, View};
 
 /// Song-level tags of one file.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
         opts.pipeline,
     )
     .map_err(named)?;
-    let mut tagger = Tagger::new(classifier);
+    let mut scorer = Scorer::new(classifier);
     let mut scores = Scores::default();
     let mut timeline = Vec::new();
     let step = opts.timeline_step_s.unwrap_or(f64::INFINITY);
@@ -84,7 +84,7 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
     while file.read(&mut buf)? > 0 {
         let made = pipeline.push(&buf).map_err(named)?;
         if made > 0 && pipeline.time_s() >= next_col {
-            if tagger
+            if scorer
                 .score(&pipeline.aggregates, &mut scores)
                 .map_err(named)?
             {
@@ -96,7 +96,7 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
         }
     }
     pipeline.finish().map_err(named)?;
-    let ready = tagger
+    let ready = scorer
         .score(&pipeline.aggregates, &mut scores)
         .map_err(named)?;
     if !ready {
@@ -116,7 +116,7 @@ pub fn tag_file(path: &Path, models: ModelSet, opts: &TagOptions) -> Result<(Fil
     let models = ModelSet {
         manifest,
         scales: pipeline.into_models(),
-        classifier: tagger.into_classifier(),
+        classifier: scorer.into_classifier(),
     };
     Ok((tags, models))
 }

@@ -5,10 +5,10 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use mstag::engine::pipeline::{FeaturePipeline, PipelineConfig, Tagger};
-use mstag::engine::scores::{Scores, View};
+use mstag::engine::pipeline::{FeaturePipeline, PipelineConfig, Scorer};
 use mstag::model::{Device, Manifest, ModelSet};
 use mstag::offline::{tag_file, TagOptions};
+use mstag::scores::{Scores, View};
 
 /// Runs interleaved audio through the shared pipeline; returns the session scores (if any)
 /// and the number of silent segments.
@@ -17,11 +17,11 @@ fn run(samples: &[f32], rate: u32, channels: usize) -> (Option<Vec<f32>>, u64) {
     let m = models.manifest.clone();
     let mut p =
         FeaturePipeline::new(&m, models.scales, rate, channels, PipelineConfig::default()).unwrap();
-    let mut tagger = Tagger::new(models.classifier);
+    let mut scorer = Scorer::new(models.classifier);
     let mut s = Scores::default();
     for chunk in samples.chunks(4096 * channels) {
         p.push(chunk).unwrap();
-        if tagger.score(&p.aggregates, &mut s).unwrap() {
+        if scorer.score(&p.aggregates, &mut s).unwrap() {
             for v in View::ALL {
                 assert!(
                     s.view(v)
@@ -33,7 +33,7 @@ fn run(samples: &[f32], rate: u32, channels: usize) -> (Option<Vec<f32>>, u64) {
         }
     }
     p.finish().unwrap();
-    let ok = tagger.score(&p.aggregates, &mut s).unwrap();
+    let ok = scorer.score(&p.aggregates, &mut s).unwrap();
     (
         ok.then(|| s.view(View::Session).to_vec()),
         p.silent_segments(),

@@ -3,9 +3,9 @@
 
 mod common;
 
-use mstag::engine::pipeline::{FeaturePipeline, PipelineConfig, Tagger};
-use mstag::engine::scores::{Scores, View};
+use mstag::engine::pipeline::{FeaturePipeline, PipelineConfig, Scorer};
 use mstag::model::Manifest;
+use mstag::scores::{Scores, View};
 
 #[test]
 fn manifest_checksums_and_size_budget() {
@@ -74,8 +74,8 @@ fn segment_features_and_scores_match_python_on_the_golden_signal() {
     let feats = common::f32s(&golden["song_features"]);
     let want = common::f32s(&golden["scores"]);
     let mut got = vec![0.0f32; want.len()];
-    let mut tagger = Tagger::new(models.classifier);
-    tagger.score_features(&feats, &mut got).unwrap();
+    let mut scorer = Scorer::new(models.classifier);
+    scorer.score_features(&feats, &mut got).unwrap();
     let err = common::max_abs_err(&got, &want);
     assert!(err <= 1e-4, "classifier scores differ by {err:e}");
 }
@@ -101,9 +101,9 @@ fn whole_pipeline_on_the_golden_wav_matches_python() {
     let want_feats = common::f32s(&golden["song_features"]);
     let scale = want_feats.iter().cloned().fold(1e-6f32, f32::max);
     assert!(common::max_abs_err(&feats, &want_feats) / scale <= 1e-4);
-    let mut tagger = Tagger::new(models.classifier);
+    let mut scorer = Scorer::new(models.classifier);
     let mut s = Scores::default();
-    assert!(tagger.score(&p.aggregates, &mut s).unwrap());
+    assert!(scorer.score(&p.aggregates, &mut s).unwrap());
     let err = common::max_abs_err(s.view(View::Session), &common::f32s(&golden["scores"]));
     assert!(err <= 1e-4, "scores differ by {err:e}");
 }

@@ -183,7 +183,7 @@ mod tests {
     fn top3_matches_a_full_sort() {
         let v = [0.1, 0.5, 0.3, 0.5, 0.9, 0.0];
         let got: Vec<usize> = top3(&v).iter().map(|b| b.unwrap().0).collect();
-        assert_eq!(got, mstag::engine::scores::top_k(&v, 3));
+        assert_eq!(got, mstag::scores::top_k(&v, 3));
         assert_eq!(top3(&[0.2]), [Some((0, 0.2)), None, None]);
     }
 

@@ -67,10 +67,10 @@ fn session_survives_reset_reactivation_and_a_sample_rate_change() {
     );
     // The song-level view still describes the whole clip: the demo is rock.
     let names = p.shared().snapshot().tags;
-    let best = mstag::engine::scores::top_k(third.view(View::Session), 1)[0];
+    let best = mstag::scores::top_k(third.view(View::Session), 1)[0];
     assert_eq!(names[best], "rock");
     // The meters follow the selected view (window by default).
-    let best_window = mstag::engine::scores::top_k(third.view(View::Window), 1)[0];
+    let best_window = mstag::scores::top_k(third.view(View::Window), 1)[0];
     assert_eq!(p.shared().params.top1_tag.value(), best_window as i32);
 
     // Only the reset button forgets the session.

@@ -10,7 +10,7 @@
 //! Nothing here allocates after construction, except a change of the window's length
 //! ([`ScaleAggregate::set_lengths`]).
 
-use crate::engine::scores::View;
+use crate::scores::View;
 
 /// Aggregates for one scale.
 #[derive(Debug, Clone)]

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 
-use super::pipeline::{FeaturePipeline, PipelineConfig, Tagger};
-use super::scores::Scores;
+use super::pipeline::{FeaturePipeline, PipelineConfig, Scorer};
+use crate::scores::Scores;
 use super::wait_plan::WaitPlan;
 use crate::error::{Error, Result};
 use crate::model::ModelSet;
@@ -215,7 +215,7 @@ impl Engine {
         let pipeline =
             FeaturePipeline::new(&manifest, scales, input_rate, ring.channels(), cfg.pipeline)?;
         let manifest = Box::new(manifest);
-        let tagger = Tagger::new(classifier);
+        let scorer = Scorer::new(classifier);
         let (tx, rx) = crossbeam_channel::bounded(4096);
         let (tb_in, tb_out) = triple_buffer::triple_buffer(&Scores::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -225,7 +225,7 @@ impl Engine {
         let worker = Worker {
             ring,
             pipeline,
-            tagger,
+            scorer,
             tx,
             latest: tb_in,
             stop: stop.clone(),
@@ -398,7 +398,7 @@ impl Drop for Engine {
 struct Worker {
     ring: RingConsumer,
     pipeline: FeaturePipeline,
-    tagger: Tagger,
+    scorer: Scorer,
     tx: Sender<Scores>,
     latest: triple_buffer::Input<Scores>,
     stop: Arc<AtomicBool>,
@@ -622,7 +622,7 @@ impl Worker {
     }
 
     fn score(&mut self, scores: &mut Scores) -> Result<bool> {
-        let ok = self.tagger.score(&self.pipeline.aggregates, scores)?;
+        let ok = self.scorer.score(&self.pipeline.aggregates, scores)?;
         scores.t = self.pipeline.time_s();
         scores.dropped = self.dropped_before + self.ring.stats().dropped_frames();
         scores.segments = self.pipeline.segments();

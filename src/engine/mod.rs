@@ -2,12 +2,11 @@
 
 pub mod live;
 pub mod pipeline;
-pub mod scores;
 mod wait_plan;
 
+pub use crate::scores::{Scores, View, MAX_TAGS};
 pub use live::{
     min_ring_seconds, Delivery, Engine, EngineConfig, EngineHooks, EngineSummary, InputFormat,
     Latest, PublishHook, Tap, Wake,
 };
-pub use pipeline::{FeaturePipeline, PipelineConfig, Tagger};
-pub use scores::{Scores, View, MAX_TAGS};
+pub use pipeline::{FeaturePipeline, PipelineConfig, Scorer};

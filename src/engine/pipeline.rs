@@ -3,9 +3,9 @@
 
 use crate::aggregate::{Aggregates, ScaleAggregate};
 use crate::dsp::{Downmixer, MelFrontEnd, StreamResampler};
-use crate::engine::scores::{Scores, View};
 use crate::error::{Error, Result};
 use crate::model::{Classifier, Manifest, ScaleModel};
+use crate::scores::{Scores, View};
 
 /// Settings of the aggregate views and the silence gate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -440,16 +440,16 @@ fn sanitize(x: &mut [f32]) {
 }
 
 /// The classifier applied to the three views of the aggregates (one batched call).
-pub struct Tagger {
+pub struct Scorer {
     classifier: Classifier,
     features: Vec<f32>,
     out: Vec<f32>,
 }
 
-impl Tagger {
+impl Scorer {
     pub fn new(classifier: Classifier) -> Self {
         let (d, t) = (classifier.input_dim, classifier.n_tags);
-        Tagger {
+        Scorer {
             classifier,
             features: vec![0.0; 3 * d],
             out: vec![0.0; 3 * t],

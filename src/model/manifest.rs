@@ -8,8 +8,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::dsp::FrontendConfig;
-use crate::engine::scores::MAX_TAGS;
 use crate::error::{Error, Result};
+use crate::scores::MAX_TAGS;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Level {

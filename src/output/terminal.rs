@@ -19,7 +19,7 @@ use std::io::{self, Write};
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::engine::scores::{Scores, View};
+use crate::scores::{Scores, View};
 use crate::synonyms::SynonymGroups;
 
 /// Default width of a bar, in terminal cells, for a score of 1.0.

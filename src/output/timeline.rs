@@ -8,8 +8,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::engine::scores::top_k;
 use crate::error::{Error, Result};
+use crate::scores::top_k;
 
 /// Number of rows drawn when no `top` is given.
 pub const DEFAULT_TOP: usize = 20;

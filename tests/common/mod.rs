@@ -58,7 +58,7 @@ pub fn max_abs_err(a: &[f32], b: &[f32]) -> f32 {
 
 /// Indices of the k best scores.
 pub fn top(scores: &[f32], k: usize) -> Vec<usize> {
-    mstag::engine::scores::top_k(scores, k)
+    mstag::scores::top_k(scores, k)
 }
 
 /// A temporary directory removed on drop.

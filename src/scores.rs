@@ -1,4 +1,6 @@
-//! What the engine publishes: fixed-size, `Copy`, so publishing never allocates.
+//! Tag scores, the three views of the aggregate, and ranking: the bottom of the crate, imported
+//! by `model`, `aggregate`, `engine` and `output` alike. Published scores are fixed-size and
+//! `Copy`, so publishing never allocates.
 
 /// Upper bound on the number of tags a manifest may declare (validated at load time).
 pub const MAX_TAGS: usize = 64;
