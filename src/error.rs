@@ -61,11 +61,38 @@ pub enum Error {
 
     #[error("engine stopped: {0}")]
     EngineStopped(String),
+
+    /// The audio was analysed but gave no scores: too short, or digital silence. `path` is
+    /// the file, when the audio came from one.
+    #[error("{}{reason}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    NoScores {
+        /// The file, when the audio came from one.
+        path: Option<PathBuf>,
+        /// Why there are no scores.
+        reason: crate::engine::NoScores,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// This error as the failure of the file at `path`: errors that name their file already
+    /// stay as they are, the others become [`Error::Decode`] naming it.
+    pub(crate) fn for_file(self, path: &std::path::Path) -> Error {
+        match self {
+            e @ (Error::Decode { .. } | Error::Io { .. }) => e,
+            Error::NoScores { path: None, reason } => Error::NoScores {
+                path: Some(path.to_path_buf()),
+                reason,
+            },
+            e @ Error::NoScores { .. } => e,
+            other => Error::Decode {
+                path: path.to_path_buf(),
+                reason: other.to_string(),
+            },
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

@@ -19,5 +19,7 @@ pub mod output;
 pub mod scores;
 pub mod stream;
 pub mod synonyms;
+mod tagger;
 
 pub use error::{Error, Result};
+pub use tagger::{SongTags, StreamTagger, Tagger, TaggerConfig, TimelineOptions};

@@ -7,7 +7,6 @@ use std::process::Command;
 
 use mstag::engine::pipeline::{FeaturePipeline, PipelineConfig, Scorer};
 use mstag::model::{Device, Manifest, ModelSet};
-use mstag::offline::{tag_file, TagOptions};
 use mstag::scores::{Scores, View};
 
 /// Runs interleaved audio through the shared pipeline; returns the session scores (if any)
@@ -386,7 +385,8 @@ fn a_ten_hour_file_is_streamed() {
     f.write_all(&[0, 0]).unwrap();
     drop(f);
     let before = vm_hwm_kb();
-    let err = tag_file(&path, common::models(), &TagOptions::default())
+    let err = common::tagger()
+        .tag_path(&path)
         .err()
         .expect("ten hours of silence give nothing to tag")
         .to_string();

@@ -6,7 +6,6 @@ mod common;
 use std::path::PathBuf;
 
 use mstag::model::Manifest;
-use mstag::offline::{tag_file, TagOptions};
 
 fn files(kind: &str) -> Vec<PathBuf> {
     let dir = common::root().join("fuzz").join("regressions").join(kind);
@@ -38,9 +37,9 @@ fn manifest_regressions_are_refused_with_a_reason() {
 #[test]
 fn decode_regressions_fail_cleanly_through_the_offline_path() {
     for f in files("decode") {
-        let r = tag_file(&f, common::models(), &TagOptions::default());
+        let r = common::tagger().tag_path(&f);
         match r {
-            Ok((tags, _)) => assert!(tags.scores.iter().all(|s| s.is_finite())),
+            Ok(tags) => assert!(tags.scores().iter().all(|s| s.is_finite())),
             Err(e) => {
                 let e = e.to_string();
                 assert!(

@@ -6,11 +6,9 @@ use std::path::Path;
 
 use mstag::capture::file::{FilePlayer, Pace};
 use mstag::engine::{Delivery, Engine, EngineConfig, View};
-use mstag::offline::{tag_file, TagOptions};
 
 fn offline_scores(path: &Path) -> Vec<f32> {
-    let (tags, _) = tag_file(path, common::models(), &TagOptions::default()).unwrap();
-    tags.scores
+    common::tagger().tag_path(path).unwrap().scores().to_vec()
 }
 
 fn live_fast(path: &Path) -> (Vec<f32>, mstag::engine::EngineSummary, usize) {

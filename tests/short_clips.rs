@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mstag::capture::file::{FilePlayer, Pace};
+use mstag::engine::min_duration_s;
 use mstag::engine::{Delivery, Engine, EngineConfig, View};
 use mstag::model::Manifest;
-use mstag::offline::{min_duration_s, tag_file, TagOptions};
 
 /// `seconds` of the demo clip from 10 s in (music throughout), as a WAV in `dir`.
 fn clip(dir: &common::TempDir, seconds: f64) -> PathBuf {
@@ -23,8 +23,8 @@ fn clip(dir: &common::TempDir, seconds: f64) -> PathBuf {
     path
 }
 
-fn tag(path: &Path) -> mstag::Result<mstag::offline::FileTags> {
-    tag_file(path, common::models(), &TagOptions::default()).map(|(t, _)| t)
+fn tag(path: &Path) -> mstag::Result<mstag::SongTags> {
+    common::tagger().tag_path(path)
 }
 
 fn assert_bounded(s: &[f32]) {
@@ -38,9 +38,13 @@ fn clips_shorter_than_the_longest_segment_are_tagged_and_marked() {
     // 0.6 s holds one 18-frame segment; 1.0 s one of 18 and one of 27; 1.3 s all three.
     for (seconds, looped) in [(0.6, vec![27, 54]), (1.0, vec![54]), (1.3, vec![])] {
         let t = tag(&clip(&dir, seconds)).unwrap_or_else(|e| panic!("{seconds} s: {e}"));
-        assert_eq!(t.looped_scales, looped, "{seconds} s");
-        assert_bounded(&t.scores);
-        assert!((t.duration_s - seconds).abs() < 1e-3, "{}", t.duration_s);
+        assert_eq!(t.looped_scales(), looped, "{seconds} s");
+        assert_bounded(t.scores());
+        assert!(
+            (t.duration_s() - seconds).abs() < 1e-3,
+            "{}",
+            t.duration_s()
+        );
     }
 }
 
@@ -61,7 +65,7 @@ fn the_minimum_is_one_segment_of_the_shortest_scale() {
         tag(&p)
     };
     let t = at(exact).expect("one 18-frame segment is enough");
-    assert_eq!(t.looped_scales, vec![27, 54]);
+    assert_eq!(t.looped_scales(), vec![27, 54]);
     let e = at(exact - 1)
         .expect_err("one sample less is refused")
         .to_string();
@@ -97,8 +101,8 @@ fn other_rates_and_channels_loop_the_same_way() {
     let p = dir.path("stereo44k.wav");
     common::write_wav(&p, &stereo, rate * 2, 2);
     let t = tag(&p).unwrap();
-    assert_eq!(t.looped_scales, vec![27, 54]);
-    assert_bounded(&t.scores);
+    assert_eq!(t.looped_scales(), vec![27, 54]);
+    assert_bounded(t.scores());
 }
 
 #[test]
@@ -120,7 +124,7 @@ fn the_live_path_loops_short_clips_like_mstag_tag() {
             .final_scores
             .expect("a short clip gets final scores live");
         assert!(last.looped, "{seconds} s: marked as looped");
-        let err = common::max_abs_err(last.view(View::Session), &offline.scores);
+        let err = common::max_abs_err(last.view(View::Session), offline.scores());
         assert!(err <= 1e-6, "{seconds} s: live vs offline {err:e}");
     }
 }
@@ -148,7 +152,7 @@ fn the_binaries_tag_short_clips_and_refuse_below_the_minimum() {
             .as_object()
             .unwrap_or_else(|| panic!("{}", v[i]));
         assert_eq!(tags.len(), 50);
-        let want = tag(p).unwrap().scores;
+        let want = tag(p).unwrap().scores().to_vec();
         let got: Vec<f32> = tags.values().map(|s| s.as_f64().unwrap() as f32).collect();
         assert_eq!(
             got, want,

@@ -19,7 +19,7 @@ fn main() -> std::process::ExitCode {
     match common::run_live(&cli.live) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("mstag-live: {e:#}");
+            eprintln!("mstag-live: {}", common::messages::describe_chain(&e));
             std::process::ExitCode::FAILURE
         }
     }

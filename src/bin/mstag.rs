@@ -14,8 +14,9 @@ use common::ViewArg;
 use mstag::capture::device::DeviceKind;
 
 use mstag::model::Manifest;
-use mstag::offline::{tag_files, TagOptions};
+use mstag::offline::tag_files;
 use mstag::output::{self, FileResult, Timeline};
+use mstag::{TaggerConfig, TimelineOptions};
 
 /// Streaming music auto-tagging after Lee & Nam (2017): multi-level, multi-scale CNN features.
 #[derive(Parser, Debug)]
@@ -114,7 +115,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("mstag: {e:#}");
+            eprintln!("mstag: {}", common::messages::describe_chain(&e));
             ExitCode::FAILURE
         }
     }
@@ -168,7 +169,7 @@ fn timeline_subtitle(a: &TagArgs) -> String {
 
 /// The message for a file that failed, naming it once.
 fn file_error(e: &mstag::Error, name: &str) -> String {
-    let msg = e.to_string();
+    let msg = common::messages::describe(e);
     // Errors name the file already when they come from decoding.
     if msg.contains(name) {
         msg
@@ -209,12 +210,15 @@ fn tag(a: &TagArgs) -> Result<bool> {
     let manifest_path = a.model.manifest_path();
     let manifest = Manifest::load(&manifest_path)?;
     manifest.verify_files()?;
-    let opts = TagOptions {
-        pipeline: a.model.pipeline(),
-        timeline_step_s: a.timeline.as_ref().map(|_| a.timeline_step),
-        timeline_view: a.timeline_view.into(),
+    let config = TaggerConfig {
+        manifest: manifest_path.clone(),
         device: a.model.device(),
-        jobs: a.jobs.into(),
+        intra_threads: 1,
+        pipeline: a.model.pipeline(),
+        timeline: a.timeline.as_ref().map(|_| TimelineOptions {
+            step_s: a.timeline_step,
+            view: a.timeline_view.into(),
+        }),
     };
     let bar = if a.quiet {
         ProgressBar::hidden()
@@ -229,7 +233,7 @@ fn tag(a: &TagArgs) -> Result<bool> {
         );
         b
     };
-    let results = tag_files(&manifest, &a.files, &opts, &|_| bar.inc(1))
+    let results = tag_files(&config, &a.files, a.jobs.into(), &|_| bar.inc(1))
         .with_context(|| format!("loading the models of {}", manifest_path.display()))?;
     bar.finish_and_clear();
     let subtitle = timeline_subtitle(a);
@@ -244,7 +248,7 @@ fn tag(a: &TagArgs) -> Result<bool> {
                     let tl = Timeline {
                         hop_s: a.timeline_step,
                         tag_names: manifest.tags.clone(),
-                        frames: t.timeline.iter().map(|(_, s)| s.clone()).collect(),
+                        frames: t.timeline().iter().map(|(_, s)| s.clone()).collect(),
                         subtitle: Some(subtitle.clone()),
                     };
                     if tl.frames.is_empty() {
@@ -257,8 +261,8 @@ fn tag(a: &TagArgs) -> Result<bool> {
                     }
                 }
                 rows.push(
-                    FileResult::ok(name, Some(t.duration_s), t.scores)
-                        .with_looped_scales(t.looped_scales),
+                    FileResult::ok(name, Some(t.duration_s()), t.scores().to_vec())
+                        .with_looped_scales(t.looped_scales().to_vec()),
                 );
             }
             Err(e) => {

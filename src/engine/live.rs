@@ -10,10 +10,10 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 
 use super::pipeline::{FeaturePipeline, PipelineConfig, Scorer};
-use crate::scores::Scores;
 use super::wait_plan::WaitPlan;
 use crate::error::{Error, Result};
 use crate::model::ModelSet;
+use crate::scores::Scores;
 use crate::stream::RingConsumer;
 
 /// How updates reach the consumer of [`Engine::updates`].
@@ -119,8 +119,8 @@ pub struct EngineSummary {
     /// Time from popping the block that completed a segment to publishing its scores, seconds.
     pub publish_latency_s: Vec<f64>,
     /// Why there are no final scores (input too short or digital silence), in the words
-    /// `mstag tag` uses ([`crate::offline::no_scores_reason`]); `None` when there are.
-    pub no_scores_reason: Option<String>,
+    /// `mstag tag` uses ([`no_scores_reason`](super::no_scores_reason)); `None` when there are.
+    pub no_scores_reason: Option<super::NoScores>,
 }
 
 /// Latest published scores, readable from any thread (the writer never waits on readers).
@@ -486,7 +486,7 @@ impl Worker {
         let final_scores = (st.scores.seq > 0).then_some(st.scores);
         let no_scores_reason = final_scores
             .is_none()
-            .then(|| crate::offline::no_scores_reason(&self.pipeline, &self.manifest));
+            .then(|| super::no_scores_reason(&self.pipeline, &self.manifest));
         Ok(EngineSummary {
             no_scores_reason,
             final_scores,

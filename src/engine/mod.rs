@@ -1,6 +1,7 @@
 //! The engine: the shared feature pipeline, the live inference thread and what it publishes.
 
 pub mod live;
+mod no_scores;
 pub mod pipeline;
 mod wait_plan;
 
@@ -9,4 +10,5 @@ pub use live::{
     min_ring_seconds, Delivery, Engine, EngineConfig, EngineHooks, EngineSummary, InputFormat,
     Latest, PublishHook, Tap, Wake,
 };
+pub use no_scores::{min_duration_s, no_scores_reason, NoScores};
 pub use pipeline::{FeaturePipeline, PipelineConfig, Scorer};

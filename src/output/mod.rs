@@ -2,6 +2,7 @@
 //! results, tag-over-time heat maps, and OSC for lighting and visual software; and
 //! recording the analysed input to WAV.
 
+pub mod json;
 pub mod osc;
 pub mod recording;
 pub mod table;

@@ -4,7 +4,9 @@
 //! return text ending in a newline (ready for `print!` or a file). Scores are in manifest
 //! order; a score without a name (more scores than names) is called `tag<i>`.
 
-use serde_json::{Map, Number, Value};
+use serde::Serialize;
+
+use crate::output::json::{finite, TagMap};
 
 use crate::synonyms::SynonymGroups;
 
@@ -20,7 +22,7 @@ pub struct FileResult {
     /// Why the file could not be tagged; takes precedence over `tags`.
     pub error: Option<String>,
     /// Segment lengths (frames) of the scales filled by looping a clip shorter than them
-    /// ([`crate::offline::FileTags::looped_scales`]); empty for longer files.
+    /// ([`crate::SongTags::looped_scales`]); empty for longer files.
     pub looped_scales: Vec<usize>,
 }
 
@@ -74,68 +76,50 @@ fn tag_name(tag_names: &[String], i: usize) -> String {
     }
 }
 
-/// An `f32` as a JSON number with its shortest decimal form (0.7, not 0.699999988…);
-/// `null` when not finite (JSON has no NaN).
-fn json_f32(x: f32) -> Value {
-    if !x.is_finite() {
-        return Value::Null;
-    }
-    format!("{x}")
-        .parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map_or(Value::Null, Value::Number)
-}
-
-fn json_f64(x: f64) -> Value {
-    Number::from_f64(x).map_or(Value::Null, Value::Number)
-}
-
 /// The results as a pretty-printed JSON array, one object per file, in order.
 ///
 /// A tagged file is `{"file": …, "duration_s": …, "tags": {"<tag>": score, …}}` with the
 /// tags in manifest order (`duration_s` is `null` when unknown); a failed one is
 /// `{"file": …, "error": "…"}`. Non-finite numbers become `null`.
 ///
-/// Key order relies on serde_json's `preserve_order` feature.
 pub fn to_json(results: &[FileResult], tag_names: &[String]) -> String {
-    let array: Vec<Value> = results
+    let records: Vec<FileRecord> = results
         .iter()
-        .map(|r| {
-            let mut obj = Map::new();
-            obj.insert("file".into(), Value::String(r.file.clone()));
-            match (r.failure(), &r.tags) {
-                (None, Some(tags)) => {
-                    obj.insert(
-                        "duration_s".into(),
-                        r.duration_s.map_or(Value::Null, json_f64),
-                    );
-                    if !r.looped_scales.is_empty() {
-                        obj.insert("looped_scales".into(), r.looped_scales.clone().into());
-                    }
-                    let map: Map<String, Value> = tags
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &x)| (tag_name(tag_names, i), json_f32(x)))
-                        .collect();
-                    obj.insert("tags".into(), Value::Object(map));
-                }
-                (failure, _) => {
-                    obj.insert(
-                        "error".into(),
-                        Value::String(failure.unwrap_or(NO_TAGS).to_string()),
-                    );
-                }
-            }
-            Value::Object(obj)
+        .map(|r| match (r.failure(), &r.tags) {
+            (None, Some(tags)) => FileRecord::Tagged {
+                file: &r.file,
+                duration_s: r.duration_s.and_then(finite),
+                looped_scales: &r.looped_scales,
+                tags: TagMap::new(tag_names, tags),
+            },
+            (failure, _) => FileRecord::Failed {
+                file: &r.file,
+                error: failure.unwrap_or(NO_TAGS),
+            },
         })
         .collect();
-    // Serializing a Value built from strings and finite numbers cannot fail; fall back to
-    // the compact form (also infallible in practice) rather than panicking.
-    let mut s = serde_json::to_string_pretty(&Value::Array(array))
+    // Serialising strings and numbers into a String cannot fail; say so rather than panic.
+    let mut s = serde_json::to_string_pretty(&records)
         .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
     s.push('\n');
     s
+}
+
+/// One file in `mstag tag --format json`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum FileRecord<'a> {
+    Tagged {
+        file: &'a str,
+        duration_s: Option<f64>,
+        #[serde(skip_serializing_if = "<[usize]>::is_empty")]
+        looped_scales: &'a [usize],
+        tags: TagMap<'a>,
+    },
+    Failed {
+        file: &'a str,
+        error: &'a str,
+    },
 }
 
 /// Quotes a CSV field (RFC 4180) when it holds a comma, quote, line break, or
@@ -320,6 +304,7 @@ pub fn to_table(results: &[FileResult], tag_names: &[String], top: usize, groupe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn names() -> Vec<String> {
         ["rock", "jazz", "guitar", "piano"]

@@ -26,6 +26,18 @@ pub fn models() -> ModelSet {
         .expect("bundled models load (run `cargo xtask setup` first)")
 }
 
+/// A tagger over the bundled models.
+#[allow(dead_code)]
+pub fn tagger() -> mstag::Tagger {
+    mstag::Tagger::from_models(
+        models(),
+        mstag::TaggerConfig {
+            manifest: manifest_path(),
+            ..mstag::TaggerConfig::default()
+        },
+    )
+}
+
 pub fn json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

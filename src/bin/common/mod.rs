@@ -1,6 +1,8 @@
 //! Shared by the `mstag` and `mstag-live` binaries: argument types and the live runner.
 #![allow(dead_code)]
 
+pub mod messages;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use serde_json::{json, Map, Value};
 
 use mstag::capture::device::{open_input, InputStream};
 use mstag::capture::file::{FilePlayer, Pace};
@@ -277,32 +278,9 @@ fn looks_like_file(input: &str) -> bool {
         })
 }
 
-/// A JSON object `{tag: score}` in manifest order.
-pub fn tag_map(tags: &[String], scores: &[f32]) -> Value {
-    let mut m = Map::new();
-    for (t, s) in tags.iter().zip(scores) {
-        m.insert(t.clone(), json!(round6(*s)));
-    }
-    Value::Object(m)
-}
-
-fn round6(x: f32) -> f64 {
-    (x as f64 * 1e6).round() / 1e6
-}
-
 /// One `mstag-live --json` line; `is_final` marks the last one (the song-level result).
 pub fn json_line(tags: &[String], s: &Scores, is_final: bool) -> String {
-    let v = json!({
-        "t": (s.t * 1e4).round() / 1e4,
-        "session": tag_map(tags, s.view(View::Session)),
-        "window": tag_map(tags, s.view(View::Window)),
-        "ema": tag_map(tags, s.view(View::Ema)),
-        "dropped": s.dropped,
-        "silent": s.silent,
-        "looped": s.looped,
-        "final": is_final,
-    });
-    v.to_string()
+    mstag::output::json::LiveLine::new(tags, s, is_final).to_json()
 }
 
 /// Frames a device callback is assumed to deliver at most when `--ring` is checked (the
@@ -522,9 +500,13 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         "mstag-live: {:.1} s of audio, {} segments ({} silent), {} frames dropped, {} updates skipped",
         summary.seconds, summary.segments, summary.silent_segments, summary.dropped_frames, summary.skipped_updates
     );
-    if let Some(reason) = &summary.no_scores_reason {
+    if let Some(reason) = summary.no_scores_reason {
         // The same message and exit code as `mstag tag` for input that yields no scores.
-        bail!("{}: {reason}", args.input);
+        return Err(mstag::Error::NoScores {
+            path: Some(args.input.clone().into()),
+            reason,
+        }
+        .into());
     }
     Ok(())
 }

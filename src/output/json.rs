@@ -1,0 +1,143 @@
+//! The one JSON encoding of scores, shared by every output that writes JSON: `mstag tag
+//! --format json`, `mstag-live --json`, and [`SongTags`](crate::SongTags) through serde.
+//!
+//! Scores are written as `{"<tag>": score, ...}` objects in manifest order, each score in the
+//! shortest decimal form that reads back as the same `f32` (`0.7`, not `0.699999988`), and
+//! `null` for a score that is not finite (JSON has no NaN).
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+use crate::scores::{Scores, View};
+
+/// `{tag: score}` in manifest order; a score without a name (more scores than names) is
+/// called `tag<i>`.
+///
+/// # Examples
+/// ```
+/// use mstag::output::json::TagMap;
+/// let names = ["rock".to_string(), "piano".to_string()];
+/// let text = serde_json::to_string(&TagMap::new(&names, &[0.7, f32::NAN])).unwrap();
+/// assert_eq!(text, r#"{"rock":0.7,"piano":null}"#);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct TagMap<'a> {
+    names: &'a [String],
+    scores: &'a [f32],
+}
+
+impl<'a> TagMap<'a> {
+    /// The scores `scores` under the names `names` (both in manifest order).
+    pub fn new(names: &'a [String], scores: &'a [f32]) -> Self {
+        TagMap { names, scores }
+    }
+}
+
+impl Serialize for TagMap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.scores.len()))?;
+        for (i, &x) in self.scores.iter().enumerate() {
+            let value = x.is_finite().then_some(x);
+            match self.names.get(i) {
+                Some(name) => map.serialize_entry(name, &value)?,
+                None => map.serialize_entry(&format!("tag{i}"), &value)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// A duration or time in seconds, `null` when not finite.
+pub(crate) fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// One update of the live engine as `mstag-live --json` writes it: `t` (seconds of input,
+/// 4 decimals), the three views, the input's dropped frames, whether the input is silent
+/// (scores held) or a short clip was looped, and `final` on the last line of a session (the
+/// song-level result).
+///
+/// # Examples
+/// ```
+/// use mstag::output::json::LiveLine;
+/// use mstag::scores::Scores;
+/// let names = ["rock".to_string()];
+/// let mut s = Scores::default();
+/// s.n_tags = 1;
+/// s.session[0] = 0.5;
+/// let v: serde_json::Value = serde_json::to_value(LiveLine::new(&names, &s, true)).unwrap();
+/// assert_eq!(v["session"]["rock"], 0.5);
+/// assert_eq!(v["final"], true);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct LiveLine<'a> {
+    names: &'a [String],
+    scores: &'a Scores,
+    is_final: bool,
+}
+
+impl<'a> LiveLine<'a> {
+    /// The line for `scores`; `is_final` marks the last one of a session.
+    pub fn new(names: &'a [String], scores: &'a Scores, is_final: bool) -> Self {
+        LiveLine {
+            names,
+            scores,
+            is_final,
+        }
+    }
+
+    /// The line as compact JSON text (no newline).
+    pub fn to_json(&self) -> String {
+        // Serialising strings, finite numbers and booleans into a String cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl Serialize for LiveLine<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let sc = self.scores;
+        let mut map = s.serialize_map(Some(8))?;
+        map.serialize_entry("t", &finite((sc.t * 1e4).round() / 1e4))?;
+        for v in View::ALL {
+            map.serialize_entry(v.name(), &TagMap::new(self.names, sc.view(v)))?;
+        }
+        map.serialize_entry("dropped", &sc.dropped)?;
+        map.serialize_entry("silent", &sc.silent)?;
+        map.serialize_entry("looped", &sc.looped)?;
+        map.serialize_entry("final", &self.is_final)?;
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_keep_manifest_order_and_their_shortest_form() {
+        let names: Vec<String> = ["z", "a", "m"].iter().map(|s| s.to_string()).collect();
+        let text = serde_json::to_string(&TagMap::new(&names, &[0.1, 0.25, 1.0 / 3.0])).unwrap();
+        assert_eq!(text, r#"{"z":0.1,"a":0.25,"m":0.33333334}"#);
+        // A score without a name gets one; infinities are null.
+        let text = serde_json::to_string(&TagMap::new(&names[..1], &[f32::INFINITY, 0.5])).unwrap();
+        assert_eq!(text, r#"{"z":null,"tag1":0.5}"#);
+    }
+
+    #[test]
+    fn a_live_line_has_every_field_in_order() {
+        let names = vec!["rock".to_string(), "piano".to_string()];
+        let mut s = Scores {
+            t: 1.234_567,
+            n_tags: 2,
+            dropped: 3,
+            silent: true,
+            ..Scores::default()
+        };
+        s.window[1] = 0.75;
+        let text = LiveLine::new(&names, &s, false).to_json();
+        assert_eq!(
+            text,
+            r#"{"t":1.2346,"session":{"rock":0.0,"piano":0.0},"window":{"rock":0.0,"piano":0.75},"ema":{"rock":0.0,"piano":0.0},"dropped":3,"silent":true,"looped":false,"final":false}"#
+        );
+    }
+}
