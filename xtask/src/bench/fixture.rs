@@ -8,25 +8,14 @@ use std::path::PathBuf;
 use super::parse::{parse_kv, CriterionResult, Kv, Timing};
 use super::{AudioSet, BenchOpts, Measurements, PeerRun};
 
-/// A captured report from `testdata/`.
+/// A captured report, `testdata/NAME.txt`.
 fn kv(name: &str) -> Kv {
-    let text = match name {
-        "latency" => include_str!("testdata/latency.txt"),
-        "latency-rt" => include_str!("testdata/latency-rt.txt"),
-        "latency-poll1" => include_str!("testdata/latency-poll1.txt"),
-        "latency-poll2" => include_str!("testdata/latency-poll2.txt"),
-        "latency-poll5" => include_str!("testdata/latency-poll5.txt"),
-        "live0" => include_str!("testdata/live0.txt"),
-        "live1" => include_str!("testdata/live1.txt"),
-        "plugin-host" => include_str!("testdata/plugin-host.txt"),
-        "peer0-1core" => include_str!("testdata/peer0-1core.txt"),
-        "peer0-all" => include_str!("testdata/peer0-all.txt"),
-        "peer1-1core" => include_str!("testdata/peer1-1core.txt"),
-        "peer1-all" => include_str!("testdata/peer1-all.txt"),
-        "matmul" => include_str!("testdata/matmul.txt"),
-        other => panic!("no captured report {other}"),
-    };
-    parse_kv(text)
+    let path = format!(
+        "{}/src/bench/testdata/{name}.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    parse_kv(&text)
 }
 
 /// Criterion results (`id`, median ns, mean ns a line) from `testdata/criterion.tsv`.
@@ -62,19 +51,6 @@ fn cache_files(names: &[&str]) -> Vec<PathBuf> {
     names.iter().map(|n| cache.join(n)).collect()
 }
 
-/// The default options, as `cargo xtask bench` with no arguments.
-fn default_opts() -> BenchOpts {
-    BenchOpts {
-        repeats: 3,
-        peer_repeats: 2,
-        latency_s: 300.0,
-        live_s: 30.0,
-        stages: true,
-        peer: true,
-        sweep_s: 60.0,
-    }
-}
-
 /// The audio sets of the full run: short set, as 48 kHz stereo, whole split.
 fn full_sets() -> (AudioSet, AudioSet, AudioSet) {
     let files = cache_files(&[
@@ -92,7 +68,10 @@ fn full_sets() -> (AudioSet, AudioSet, AudioSet) {
     let b_dir = crate::root().join("target/bench/audio-48k-stereo");
     let set_b = AudioSet {
         name: "test split, 4 tracks (as 48 kHz stereo)".into(),
-        files: vec![b_dir.join("generated__gen0001.wav"), b_dir.join("lmms__Oglsdl-PpTrip.wav")],
+        files: vec![
+            b_dir.join("generated__gen0001.wav"),
+            b_dir.join("lmms__Oglsdl-PpTrip.wav"),
+        ],
         seconds: 331.93,
         format: "48 kHz stereo 16-bit WAV (converted with sox)".into(),
     };
@@ -117,11 +96,15 @@ pub(crate) fn full_run() -> Measurements {
     let (options, stages) = criterion()
         .into_iter()
         .partition(|s| s.id.starts_with("option_"));
-    let sweep = [1, 2, 5]
-        .map(|p| (format!("a look every {p} ms (`Wake::Poll`)"), kv(&format!("latency-poll{p}"))));
+    let sweep = [1, 2, 5].map(|p| {
+        (
+            format!("a look every {p} ms (`Wake::Poll`)"),
+            kv(&format!("latency-poll{p}")),
+        )
+    });
     Measurements {
         args: Vec::new(),
-        opts: default_opts(),
+        opts: BenchOpts::default(),
         date: "2026-11-25 18:33 UTC".into(),
         load_start: "0.17 0.40 0.55".into(),
         load_end: "0.91 0.45 0.43".into(),
@@ -146,8 +129,16 @@ pub(crate) fn full_run() -> Measurements {
             timing(1.0233, 0.9757, 1.889, 41.2, &[0.29, 0.28, 0.27]),
         )),
         peer: vec![
-            Some(peer(0, timing(9.6, 9.55, 9.1, 776.2, &[0.2]), timing(8.18, 8.1, 9.8, 782.0, &[0.3]))),
-            Some(peer(1, timing(9.43, 9.4, 9.0, 803.1, &[0.2]), timing(8.79, 8.7, 9.9, 822.4, &[0.3]))),
+            Some(peer(
+                0,
+                timing(9.6, 9.55, 9.1, 776.2, &[0.2]),
+                timing(8.18, 8.1, 9.8, 782.0, &[0.3]),
+            )),
+            Some(peer(
+                1,
+                timing(9.43, 9.4, 9.0, 803.1, &[0.2]),
+                timing(8.79, 8.7, 9.9, 822.4, &[0.3]),
+            )),
         ],
         peer_note: None,
         live_runs: vec![
@@ -187,7 +178,7 @@ pub(crate) fn bare_run() -> Measurements {
     let demo = crate::root().join("target/bench/demo-repeated");
     let mut lat = kv("latency");
     lat.retain(|k, _| !k.starts_with("platform."));
-    let mut opts = default_opts();
+    let mut opts = BenchOpts::default();
     (opts.repeats, opts.latency_s, opts.live_s, opts.sweep_s) = (1, 30.0, 12.0, 0.0);
     (opts.peer, opts.stages) = (false, false);
     Measurements {

@@ -10,12 +10,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+#[cfg(test)]
+mod fixture;
 mod parse;
 mod report;
 mod run;
-mod report_old;
-#[cfg(test)]
-mod fixture;
 
 use parse::{CriterionResult, Kv, Timing};
 
@@ -23,25 +22,25 @@ use parse::{CriterionResult, Kv, Timing};
 #[derive(Clone, Debug)]
 pub(crate) struct BenchOpts {
     /// Repeats of each mstag timing (the median is reported).
-    pub repeats: usize,
+    repeats: usize,
     /// Repeats of each musicnn timing.
-    pub peer_repeats: usize,
+    peer_repeats: usize,
     /// Seconds of the real-time latency run.
-    pub latency_s: f64,
+    latency_s: f64,
     /// Seconds of each `mstag-live` CPU run.
-    pub live_s: f64,
+    live_s: f64,
     /// Run the criterion stage benchmarks too.
-    pub stages: bool,
+    stages: bool,
     /// Measure the peer (musicnn).
-    pub peer: bool,
+    peer: bool,
     /// Seconds of each extra latency run with a longer engine poll interval (0: none).
-    pub sweep_s: f64,
+    sweep_s: f64,
 }
 
-impl BenchOpts {
-    /// The options from the arguments after `bench`.
-    fn parse(args: &[String]) -> Result<BenchOpts> {
-        let mut o = BenchOpts {
+impl Default for BenchOpts {
+    /// What `cargo xtask bench` measures without options.
+    fn default() -> BenchOpts {
+        BenchOpts {
             repeats: 3,
             peer_repeats: 2,
             latency_s: 300.0,
@@ -49,7 +48,14 @@ impl BenchOpts {
             stages: true,
             peer: true,
             sweep_s: 60.0,
-        };
+        }
+    }
+}
+
+impl BenchOpts {
+    /// The options from the arguments after `bench`.
+    fn parse(args: &[String]) -> Result<BenchOpts> {
+        let mut o = BenchOpts::default();
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut num = |name: &str| -> Result<f64> {
@@ -87,13 +93,13 @@ impl BenchOpts {
 #[derive(Clone, Debug)]
 pub(crate) struct AudioSet {
     /// What the set is (`test split, 4 tracks`).
-    pub name: String,
+    name: String,
     /// Its WAV files.
-    pub files: Vec<PathBuf>,
+    files: Vec<PathBuf>,
     /// Seconds of audio in all files.
-    pub seconds: f64,
+    seconds: f64,
     /// Sample format (`22.05 kHz mono 16-bit WAV`).
-    pub format: String,
+    format: String,
 }
 
 impl AudioSet {
@@ -102,7 +108,12 @@ impl AudioSet {
         let root = super::root();
         self.files
             .iter()
-            .map(|f| f.strip_prefix(&root).unwrap_or(f).to_string_lossy().into_owned())
+            .map(|f| {
+                f.strip_prefix(&root)
+                    .unwrap_or(f)
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect()
     }
 }
@@ -111,68 +122,68 @@ impl AudioSet {
 #[derive(Clone, Debug)]
 pub(crate) struct PeerRun {
     /// Timing on one core.
-    pub one: Timing,
+    one: Timing,
     /// Its report on one core (`tagging_s`, `fileN`).
-    pub one_kv: Kv,
+    one_kv: Kv,
     /// Timing on all cores.
-    pub all: Timing,
+    all: Timing,
     /// Its report on all cores.
-    pub all_kv: Kv,
+    all_kv: Kv,
 }
 
 /// Everything one `cargo xtask bench` measured: what [`report::render`] turns into markdown.
 #[derive(Clone, Debug)]
 pub(crate) struct Measurements {
     /// The arguments after `bench`.
-    pub args: Vec<String>,
+    args: Vec<String>,
     /// The options they gave.
-    pub opts: BenchOpts,
+    opts: BenchOpts,
     /// When the run started (`2026-11-25 18:33 UTC`).
-    pub date: String,
+    date: String,
     /// Load averages (1, 5, 15 min) at the start, at the end, and before the latency run.
-    pub load_start: String,
+    load_start: String,
     /// See `load_start`.
-    pub load_end: String,
+    load_end: String,
     /// See `load_start`.
-    pub lat_load: String,
+    lat_load: String,
     /// Cores available to the process.
-    pub cores: usize,
+    cores: usize,
     /// The short set, as stored.
-    pub set_a: AudioSet,
+    set_a: AudioSet,
     /// The short set as 48 kHz stereo, if it could be converted.
-    pub set_b: Option<AudioSet>,
+    set_b: Option<AudioSet>,
     /// The whole test split, when the training cache is present.
-    pub full: Option<AudioSet>,
+    full: Option<AudioSet>,
     /// Why the audio is not the test split, if it is not.
-    pub fallback_note: Option<String>,
+    fallback_note: Option<String>,
     /// `mstag tag` on `set_a` and `set_b` (when present): one core, all cores.
-    pub offline: Vec<(Timing, Timing)>,
+    offline: Vec<(Timing, Timing)>,
     /// `mstag tag` on `full`: one core, all cores.
-    pub full_t: Option<(Timing, Timing)>,
+    full_t: Option<(Timing, Timing)>,
     /// The peer on `set_a` and `set_b`; `None` where it failed.
-    pub peer: Vec<Option<PeerRun>>,
+    peer: Vec<Option<PeerRun>>,
     /// Why the peer was not (fully) measured.
-    pub peer_note: Option<String>,
+    peer_note: Option<String>,
     /// `mstag-live` runs: what was played, its measure report.
-    pub live_runs: Vec<(String, Kv)>,
+    live_runs: Vec<(String, Kv)>,
     /// The plugin in a host: its measure report (host's own under `host.`), or why not.
-    pub plugin_host: std::result::Result<Kv, String>,
+    plugin_host: std::result::Result<Kv, String>,
     /// The latency harness's report.
-    pub lat: Kv,
+    lat: Kv,
     /// The back-to-back callbacks at real-time priority (empty if that run failed).
-    pub lat_rt: Kv,
+    lat_rt: Kv,
     /// The wake-up sweep: label, latency report.
-    pub sweep: Vec<(String, Kv)>,
+    sweep: Vec<(String, Kv)>,
     /// numpy's matmul rate (`peer_bench.py matmul`), if the venv exists.
-    pub mm: Option<Kv>,
+    mm: Option<Kv>,
     /// Criterion results of `benches/stages.rs`.
-    pub stages: Vec<CriterionResult>,
+    stages: Vec<CriterionResult>,
     /// Criterion results of `benches/options.rs` (ids `option_*`).
-    pub options: Vec<CriterionResult>,
+    options: Vec<CriterionResult>,
     /// The resampler quality table written by `benches/options.rs`.
-    pub resampler_quality: Option<String>,
+    resampler_quality: Option<String>,
     /// Machine table rows: what, value.
-    pub machine: Vec<(String, String)>,
+    machine: Vec<(String, String)>,
 }
 
 /// Where the generated block of BENCHMARKS.md starts.
@@ -260,14 +271,13 @@ mod tests {
     }
 
     #[test]
-    fn write_atomic_replaces_the_file_and_leaves_no_temporary() {
-        let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("BENCHMARKS.md");
-        std::fs::write(&path, "old").expect("old file");
-        write_atomic(&path, "new").expect("write");
-        assert_eq!(std::fs::read_to_string(&path).expect("read"), "new");
+    fn write_atomic_creates_then_replaces_and_leaves_no_temporary() {
+        let path = std::env::temp_dir().join(format!("xtask-bench-{}.md", std::process::id()));
+        for text in ["first", "second"] {
+            write_atomic(&path, text).expect("write");
+            assert_eq!(std::fs::read_to_string(&path).ok().as_deref(), Some(text));
+        }
         assert!(!path.with_extension("md.tmp").exists());
-        std::fs::remove_dir_all(&dir).expect("cleanup");
+        std::fs::remove_file(&path).expect("cleanup");
     }
 }

@@ -62,7 +62,11 @@ pub(crate) fn load1(loadavg: &str) -> f64 {
 
 /// The three load averages of a `/proc/loadavg` line, space-separated.
 pub(crate) fn load3(loadavg: &str) -> String {
-    loadavg.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    loadavg
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Wall and CPU seconds (medians over repeats), peak RSS (max), load averages seen.
@@ -184,10 +188,7 @@ mod tests {
     use super::*;
 
     /// A `peer_bench.py measure` report of one `mstag-live` run (as in target/bench/live0.txt).
-    pub(crate) const LIVE_REPORT: &str = "wall_s=30.180\ncpu_s=0.1660\nmaxrss_kb=39834\n\
-        vmhwm_kb=39800\nsteady_from_s=5.002\nsteady_to_s=30.100\nsteady_cpu_s=0.1030\n\
-        steady_cpu_pct=0.410\nsteady_thread.mstag-inference_pct=0.170\n\
-        steady_thread.mstag-file-play_pct=0.140\nsteady_thread.mstag-live_pct=0.100\n";
+    const LIVE_REPORT: &str = include_str!("testdata/live0.txt");
 
     #[test]
     fn kv_reports_parse_to_numbers_and_text() {

@@ -11,6 +11,10 @@ use super::parse::{self, CriterionResult, Kv, Timing};
 use super::{AudioSet, BenchOpts, Measurements, PeerRun};
 use crate::{bundle, cargo, python, root, run, setup, target_dir, ORT_VERSION};
 
+mod audio;
+
+use audio::{audio_sets, to_48k, wav_info};
+
 /// Reads a `key=value` report file.
 fn read_kv(path: &Path) -> Result<Kv> {
     let text =
@@ -53,153 +57,6 @@ fn machine() -> Vec<(String, String)> {
     .collect()
 }
 
-/// Sample rate, channels, seconds of a WAV file (header only).
-fn wav_info(path: &Path) -> Option<(u32, u16, f64)> {
-    let r = hound::WavReader::open(path).ok()?;
-    let spec = r.spec();
-    let secs = r.duration() as f64 / spec.sample_rate as f64;
-    Some((spec.sample_rate, spec.channels, secs))
-}
-
-/// The short set's picks from the test split (name, seconds): round robin over the sources
-/// (the name's first folder), each source's next track of at most 150 s, until at least 300 s.
-fn pick_short(test: &[(String, f64)]) -> Vec<usize> {
-    let mut sources: Vec<&str> = test
-        .iter()
-        .map(|(t, _)| t.split('/').next().unwrap_or(""))
-        .collect();
-    sources.dedup();
-    let mut used = vec![false; test.len()];
-    let (mut picks, mut secs) = (Vec::new(), 0.0);
-    loop {
-        let mut took = false;
-        for src in &sources {
-            let prefix = format!("{src}/");
-            let next = (0..test.len())
-                .find(|&i| !used[i] && test[i].0.starts_with(&prefix) && test[i].1 <= 150.0);
-            if let Some(i) = next {
-                used[i] = true;
-                took = true;
-                picks.push(i);
-                secs += test[i].1;
-                if secs >= 300.0 {
-                    return picks;
-                }
-            }
-        }
-        if !took {
-            return picks;
-        }
-    }
-}
-
-/// The demo clip copied 10 times into `dir`: the audio when the training cache is absent.
-fn demo_set(dir: &Path) -> Result<(AudioSet, String)> {
-    let demo = root().join("models").join("demo").join("demo.wav");
-    let d = dir.join("demo-repeated");
-    std::fs::create_dir_all(&d)?;
-    let mut files = Vec::new();
-    for i in 0..10 {
-        let p = d.join(format!("demo{i:02}.wav"));
-        std::fs::copy(&demo, &p)
-            .with_context(|| format!("copying {} to {}", demo.display(), p.display()))?;
-        files.push(p);
-    }
-    let set = AudioSet {
-        name: "demo x10".into(),
-        files,
-        seconds: 10.0 * wav_info(&demo).map_or(30.0, |x| x.2),
-        format: "22.05 kHz mono 16-bit WAV".into(),
-    };
-    let note = "the training cache (models/train/cache/audio) is absent: the audio is the \
-                30 s demo clip copied 10 times, not a varied set of music";
-    Ok((set, note.to_string()))
-}
-
-/// The short set of test-split tracks (see [`pick_short`]) and the whole test split as a long
-/// second set; the demo clip repeated (and why) when the training cache is absent.
-fn audio_sets(dir: &Path) -> Result<(AudioSet, Option<AudioSet>, Option<String>)> {
-    let train = root().join("models").join("train");
-    let cache = train.join("cache").join("audio");
-    let split = std::fs::read_to_string(train.join("split.json")).unwrap_or_default();
-    let test: Vec<(String, PathBuf, f64)> = parse::split_tracks(&split, "test")
-        .into_iter()
-        .filter_map(|t| {
-            let p = cache.join(format!("{t}.wav"));
-            wav_info(&p).map(|(_, _, s)| (t, p, s))
-        })
-        .collect();
-    if test.is_empty() {
-        let (set, note) = demo_set(dir)?;
-        return Ok((set, None, Some(note)));
-    }
-    let named: Vec<(String, f64)> = test.iter().map(|(t, _, s)| (t.clone(), *s)).collect();
-    let picks = pick_short(&named);
-    let first = picks.first().map_or(&test[0].1, |&i| &test[i].1);
-    let format = wav_info(first).map_or("?".into(), |(r, c, _)| {
-        let layout = if c == 1 { "mono" } else { "stereo" };
-        format!("{:.2} kHz {layout} 16-bit WAV", r as f64 / 1000.0)
-    });
-    let short = AudioSet {
-        name: format!("test split, {} tracks", picks.len()),
-        files: picks.iter().map(|&i| test[i].1.clone()).collect(),
-        seconds: picks.iter().map(|&i| test[i].2).sum(),
-        format: format.clone(),
-    };
-    let full = AudioSet {
-        name: format!("whole test split, {} tracks", test.len()),
-        files: test.iter().map(|t| t.1.clone()).collect(),
-        seconds: test.iter().map(|t| t.2).sum(),
-        format,
-    };
-    Ok((short, Some(full), None))
-}
-
-/// The same audio as 48 kHz stereo 16-bit WAV (what most devices and downloads carry), with
-/// sox, else the training venv's Python; `None` if neither works.
-fn to_48k(set: &AudioSet, dir: &Path, venv_python: &Path) -> Option<AudioSet> {
-    let out = dir.join("audio-48k-stereo");
-    std::fs::create_dir_all(&out).ok()?;
-    let mut files = Vec::new();
-    for f in &set.files {
-        let name = f
-            .strip_prefix(root().join("models/train/cache/audio"))
-            .unwrap_or(f)
-            .to_string_lossy()
-            .replace('/', "__");
-        let dst = out.join(name);
-        if wav_info(&dst).is_none() {
-            let ok = Command::new("sox")
-                .args(["-q", "-G"])
-                .arg(f)
-                .args(["-r", "48000", "-c", "2", "-b", "16"])
-                .arg(&dst)
-                .status()
-                .is_ok_and(|s| s.success())
-                || Command::new(venv_python)
-                    .arg(root().join("models/train/peer_bench.py"))
-                    .args(["convert", "--rate", "48000", "--channels", "2"])
-                    .arg(f)
-                    .arg(&dst)
-                    .status()
-                    .is_ok_and(|s| s.success());
-            if !ok {
-                let f = f.display();
-                eprintln!("xtask bench: cannot convert {f} to 48 kHz (no sox, no venv)");
-                return None;
-            }
-        }
-        files.push(dst);
-    }
-    let seconds = files.iter().filter_map(|f| wav_info(f)).map(|x| x.2).sum();
-    Some(AudioSet {
-        name: format!("{} (as 48 kHz stereo)", set.name),
-        files,
-        seconds,
-        format: "48 kHz stereo 16-bit WAV (converted with sox)".into(),
-    })
-}
-
 /// The plugin in a host: bundles mstag.clap, builds the headless CLAP host
 /// (`plugin/examples/host.rs`) and plays `clip` through the plugin at 1x for `seconds` under
 /// `peer_bench.py measure`. The host's own report (RSS before and after loading the plugin,
@@ -235,7 +92,12 @@ fn plugin_host(dir: &Path, clip: &Path, seconds: f64) -> Result<Kv> {
 }
 
 /// Runs `cmd` under `peer_bench.py measure` and returns its key=value report.
-fn measure(out: &Path, mark: Option<(f64, f64)>, stdout: Option<&Path>, cmd: &[String]) -> Result<Kv> {
+fn measure(
+    out: &Path,
+    mark: Option<(f64, f64)>,
+    stdout: Option<&Path>,
+    cmd: &[String],
+) -> Result<Kv> {
     let mut c = Command::new(python());
     c.arg(root().join("models/train/peer_bench.py"))
         .arg("measure")
@@ -271,7 +133,12 @@ fn timed(dir: &Path, tag: &str, repeats: usize, cmd: &[String]) -> Result<Timing
     let (mut runs, mut loads) = (Vec::new(), Vec::new());
     for r in 0..repeats {
         loads.push(parse::load1(&loadavg()));
-        runs.push(measure(&dir.join(format!("{tag}-{r}.txt")), None, None, cmd)?);
+        runs.push(measure(
+            &dir.join(format!("{tag}-{r}.txt")),
+            None,
+            None,
+            cmd,
+        )?);
     }
     Ok(Timing::from_runs(&runs, loads))
 }
@@ -349,30 +216,23 @@ fn criterion_results() -> Vec<CriterionResult> {
     out
 }
 
-/// `mstag tag` on each set, one core and all cores.
-fn offline(dir: &Path, o: &BenchOpts, mstag: &str, sets: &[&AudioSet]) -> Result<Vec<(Timing, Timing)>> {
+/// `mstag tag` on `set`, one core and all cores (reports `dir/TAG-1core-N.txt`, `TAG-all-N`).
+fn offline(
+    dir: &Path,
+    o: &BenchOpts,
+    mstag: &str,
+    tag: &str,
+    set: &AudioSet,
+) -> Result<(Timing, Timing)> {
     let head = [mstag.to_string()];
-    let mut out = Vec::new();
-    for (i, set) in sets.iter().enumerate() {
-        let mut pair = Vec::new();
-        for (one, cores, jobs) in [(true, "1core", "1"), (false, "all", "0")] {
-            let args = ["tag", "-q", "--format", "json", "--jobs", jobs];
-            let tag = format!("tag{i}-{cores}");
-            pair.push(timed(dir, &tag, o.repeats, &command(one, &head, &args, set))?);
-        }
-        let all = pair.pop().context("all-core timing")?;
-        let one = pair.pop().context("one-core timing")?;
-        out.push((one, all));
+    let mut pair = Vec::new();
+    for (one, cores, jobs) in [(true, "1core", "1"), (false, "all", "0")] {
+        let args = ["tag", "-q", "--format", "json", "--jobs", jobs];
+        let cmd = command(one, &head, &args, set);
+        pair.push(timed(dir, &format!("{tag}-{cores}"), o.repeats, &cmd)?);
     }
-    Ok(out)
-}
-
-/// `mstag tag` on the whole test split (named `tagfull-*`), one core and all cores.
-fn offline_full(dir: &Path, o: &BenchOpts, mstag: &str, set: &AudioSet) -> Result<(Timing, Timing)> {
-    let head = [mstag.to_string()];
-    let args = |jobs| ["tag", "-q", "--format", "json", "--jobs", jobs];
-    let one = timed(dir, "tagfull-1core", o.repeats, &command(true, &head, &args("1"), set))?;
-    let all = timed(dir, "tagfull-all", o.repeats, &command(false, &head, &args("0"), set))?;
+    let all = pair.pop().context("all-core timing")?;
+    let one = pair.pop().context("one-core timing")?;
     Ok((one, all))
 }
 
@@ -422,11 +282,20 @@ fn peers(dir: &Path, o: &BenchOpts, sets: &[&AudioSet]) -> (Vec<Option<PeerRun>>
 }
 
 /// `mstag-live` at 1x on the demo clip and on the longest 48 kHz stereo file.
-fn live(dir: &Path, o: &BenchOpts, live: &str, set_b: Option<&AudioSet>) -> Result<Vec<(String, Kv)>> {
+fn live(
+    dir: &Path,
+    o: &BenchOpts,
+    live: &str,
+    set_b: Option<&AudioSet>,
+) -> Result<Vec<(String, Kv)>> {
     let demo = root().join("models/demo/demo.wav");
     let mut inputs: Vec<(String, PathBuf)> = vec![("demo clip, 22.05 kHz mono".into(), demo)];
     let duration = |p: &Path| wav_info(p).map_or(0.0, |i| i.2);
-    if let Some(longest) = set_b.and_then(|b| b.files.iter().max_by(|x, y| duration(x).total_cmp(&duration(y)))) {
+    if let Some(longest) = set_b.and_then(|b| {
+        b.files
+            .iter()
+            .max_by(|x, y| duration(x).total_cmp(&duration(y)))
+    }) {
         inputs.push(("test-split music, 48 kHz stereo".into(), longest.clone()));
     }
     let mut runs = Vec::new();
@@ -435,7 +304,10 @@ fn live(dir: &Path, o: &BenchOpts, live: &str, set_b: Option<&AudioSet>) -> Resu
         let c = [live, "--input", &input, "--duration", &o.live_s.to_string()].map(String::from);
         let out = dir.join(format!("live{i}.txt"));
         let stdout = dir.join(format!("live{i}.out"));
-        runs.push((what, measure(&out, Some((5.0, o.live_s)), Some(&stdout), &c)?));
+        runs.push((
+            what,
+            measure(&out, Some((5.0, o.live_s)), Some(&stdout), &c)?,
+        ));
     }
     Ok(runs)
 }
@@ -452,9 +324,21 @@ fn latency_run(args: &[String], out: &Path, inputs: Option<&AudioSet>) -> Result
     read_kv(out)
 }
 
+/// What the latency harness runs report.
+struct LatencyRuns {
+    /// Load averages before the main run.
+    load: String,
+    /// The main run's report.
+    lat: Kv,
+    /// The back-to-back callbacks at real-time priority (empty if that run failed).
+    rt: Kv,
+    /// The wake-up sweep: label, report.
+    sweep: Vec<(String, Kv)>,
+}
+
 /// The latency harness (load before it, report), the back-to-back callbacks at real-time
 /// priority, and the wake-up sweep.
-fn latency(dir: &Path, o: &BenchOpts, set_b: Option<&AudioSet>) -> Result<(String, Kv, Kv, Vec<(String, Kv)>)> {
+fn latency(dir: &Path, o: &BenchOpts, set_b: Option<&AudioSet>) -> Result<LatencyRuns> {
     // The producer runs at real-time priority, as a device's or host's audio thread does.
     let main = strs(&[
         "--seconds",
@@ -477,12 +361,26 @@ fn latency(dir: &Path, o: &BenchOpts, set_b: Option<&AudioSet>) -> Result<(Strin
     if o.sweep_s > 0.0 {
         for poll in [1.0, 2.0, 5.0] {
             let (secs, ms) = (o.sweep_s.to_string(), poll.to_string());
-            let args = strs(&["--seconds", &secs, "--callback-calls", "0", "--wake", "poll", "--poll-ms", &ms]);
+            let args = strs(&[
+                "--seconds",
+                &secs,
+                "--callback-calls",
+                "0",
+                "--wake",
+                "poll",
+                "--poll-ms",
+                &ms,
+            ]);
             let kv = latency_run(&args, &dir.join(format!("latency-poll{poll}.txt")), set_b)?;
             sweep.push((format!("a look every {poll} ms (`Wake::Poll`)"), kv));
         }
     }
-    Ok((lat_load, lat, lat_rt, sweep))
+    Ok(LatencyRuns {
+        load: lat_load,
+        lat,
+        rt: lat_rt,
+        sweep,
+    })
 }
 
 /// numpy's (OpenBLAS) matmul rate on one core, if the venv exists.
@@ -515,9 +413,12 @@ pub(crate) fn collect(args: &[String], opts: BenchOpts) -> Result<Measurements> 
     let (set_a, full, fallback_note) = audio_sets(&dir)?;
     let set_b = to_48k(&set_a, &dir, &venv_py);
     let sets: Vec<&AudioSet> = std::iter::once(&set_a).chain(set_b.as_ref()).collect();
-    let offline_t = offline(&dir, &opts, &mstag, &sets)?;
+    let mut offline_t = Vec::new();
+    for (i, set) in sets.iter().enumerate() {
+        offline_t.push(offline(&dir, &opts, &mstag, &format!("tag{i}"), set)?);
+    }
     let full_t = match &full {
-        Some(f) => Some(offline_full(&dir, &opts, &mstag, f)?),
+        Some(f) => Some(offline(&dir, &opts, &mstag, "tagfull", f)?),
         None => None,
     };
     let (peer, peer_note) = peers(&dir, &opts, &sets);
@@ -527,7 +428,7 @@ pub(crate) fn collect(args: &[String], opts: BenchOpts) -> Result<Measurements> 
     let plugin_host = plugin_host(&dir, &demo, opts.live_s)
         .map_err(|e| format!("{e:#}"))
         .inspect_err(|e| eprintln!("xtask bench: the plugin in a host was not measured: {e}"));
-    let (lat_load, lat, lat_rt, sweep) = latency(&dir, &opts, set_b.as_ref())?;
+    let lat = latency(&dir, &opts, set_b.as_ref())?;
     let mm = matmul(&dir, &venv_py);
     // Criterion stages, and the what-if benchmarks behind the proposals in BENCHMARKS.md.
     if opts.stages {
@@ -542,7 +443,7 @@ pub(crate) fn collect(args: &[String], opts: BenchOpts) -> Result<Measurements> 
         date,
         load_start,
         load_end: loadavg(),
-        lat_load,
+        lat_load: lat.load,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         offline: offline_t,
         full_t,
@@ -550,9 +451,9 @@ pub(crate) fn collect(args: &[String], opts: BenchOpts) -> Result<Measurements> 
         peer_note,
         live_runs,
         plugin_host,
-        lat,
-        lat_rt,
-        sweep,
+        lat_rt: lat.rt,
+        sweep: lat.sweep,
+        lat: lat.lat,
         mm,
         stages,
         options,
@@ -570,43 +471,31 @@ pub(crate) fn collect(args: &[String], opts: BenchOpts) -> Result<Measurements> 
 mod tests {
     use super::*;
 
-    fn tracks(t: &[(&str, f64)]) -> Vec<(String, f64)> {
-        t.iter().map(|(n, s)| (n.to_string(), *s)).collect()
-    }
-
-    #[test]
-    fn the_short_set_takes_sources_in_turn_until_300_s() {
-        let test = tracks(&[
-            ("a/1", 100.0),
-            ("a/2", 90.0),
-            ("a/3", 80.0),
-            ("b/1", 200.0),
-            ("b/2", 60.0),
-            ("c/1", 70.0),
-        ]);
-        // a/1, then b's first track under 150 s, c/1, then a/2 reaches 320 s.
-        assert_eq!(pick_short(&test), [0, 4, 5, 1]);
-    }
-
-    #[test]
-    fn the_short_set_stops_when_no_track_fits() {
-        let test = tracks(&[("a/1", 100.0), ("b/1", 151.0), ("a/2", 40.0)]);
-        assert_eq!(pick_short(&test), [0, 2]);
-        assert!(pick_short(&[]).is_empty());
-    }
-
     #[test]
     fn commands_pin_one_core_and_end_with_the_files() {
         let set = AudioSet {
             name: "s".into(),
-            files: vec![root().join("models/demo/demo.wav"), PathBuf::from("/x/y.wav")],
+            files: vec![
+                root().join("models/demo/demo.wav"),
+                PathBuf::from("/x/y.wav"),
+            ],
             seconds: 60.0,
             format: "f".into(),
         };
         let head = ["mstag".to_string()];
         assert_eq!(
             command(true, &head, &["tag", "--jobs", "1"], &set),
-            ["taskset", "-c", "0", "mstag", "tag", "--jobs", "1", "models/demo/demo.wav", "/x/y.wav"]
+            [
+                "taskset",
+                "-c",
+                "0",
+                "mstag",
+                "tag",
+                "--jobs",
+                "1",
+                "models/demo/demo.wav",
+                "/x/y.wav"
+            ]
         );
         assert_eq!(command(false, &head, &[], &set)[0], "mstag");
     }
