@@ -198,6 +198,13 @@ impl Shared {
 
     fn start_engine(&self, rt: &mut Runtime, rate: u32) -> Result<AudioFeed, String> {
         let data = locate::find_data()?;
+        // ONNX Runtime reads this when it loads (below, once per process): its telemetry
+        // uploader's threads would interrupt the host's audio thread. A plugin has no moment
+        // before all threads: this is the earliest it can, before the runtime and the
+        // plugin's own threads start, and only when the host has not set it.
+        if let Some((var, value)) = runtime::telemetry_opt_out() {
+            std::env::set_var(var, value);
+        }
         if !runtime::set_library_path(&data.ort_library) {
             nice_warn!(
                 "mstag: ONNX Runtime was already loaded in this process from {}; using it",

@@ -14,7 +14,7 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     // Before any thread starts: it sets an environment variable (see the function).
-    mstag::model::runtime::opt_out_of_telemetry();
+    common::keep_ort_telemetry_off();
     let cli = Cli::parse();
     match common::run_live(&cli.live) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -95,7 +95,7 @@ struct TagArgs {
 
 fn main() -> ExitCode {
     // Before any thread starts: it sets an environment variable (see the function).
-    mstag::model::runtime::opt_out_of_telemetry();
+    common::keep_ort_telemetry_off();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let r = match cli.cmd {

@@ -6,9 +6,11 @@
 
 pub mod device;
 pub mod file;
+pub mod supervisor;
 
 pub use device::{
     capture_callback, list_input_devices, open_input, CaptureSample, DeviceInfo, InputStream,
     StreamHealth,
 };
 pub use file::{FilePlayer, Pace, REALTIME_BLOCK_FRAMES};
+pub use supervisor::{InputEvent, Supervisor};

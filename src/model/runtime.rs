@@ -102,9 +102,9 @@ pub fn library_candidates() -> Vec<PathBuf> {
 /// its telemetry off: `1` stops it before it starts.
 pub const TELEMETRY_OPT_OUT_VAR: &str = "ORT_DISABLE_TELEMETRY";
 
-/// Turns ONNX Runtime's telemetry off for this process unless the user has set
-/// [`TELEMETRY_OPT_OUT_VAR`] themselves (then their value stands). Returns whether telemetry is
-/// off, as far as mstag can tell.
+/// The environment variable a program should set, and its value, to keep ONNX Runtime's
+/// telemetry off: `Some((TELEMETRY_OPT_OUT_VAR, "1"))` unless the user has set
+/// [`TELEMETRY_OPT_OUT_VAR`] themselves (then their value stands and this is `None`).
 ///
 /// Why: the PyPI build of ONNX Runtime starts a telemetry system when its environment is
 /// created. It writes a device id under `~/.cache/Microsoft/DeveloperTools/`, and every ~5 s
@@ -113,17 +113,28 @@ pub const TELEMETRY_OPT_OUT_VAR: &str = "ORT_DISABLE_TELEMETRY";
 /// shootdown), the audio thread included. The runtime's `DisableTelemetryEvents` call stops the
 /// events but not the uploader; only this variable, read when the runtime starts, does.
 ///
-/// It sets an environment variable, which is only sound while no other thread reads the
-/// environment through C: programs call it first thing in `main`. [`environment`] calls it too
-/// (once, before the runtime is loaded), for programs that did not, such as the plugin.
-pub fn opt_out_of_telemetry() -> bool {
-    match std::env::var_os(TELEMETRY_OPT_OUT_VAR) {
-        Some(v) => v != "0" && !v.is_empty(),
-        None => {
-            std::env::set_var(TELEMETRY_OPT_OUT_VAR, "1");
-            true
-        }
-    }
+/// The library never sets it: setting an environment variable is only sound while no other
+/// thread reads the environment, which only the program can know. mstag's binaries set it
+/// first thing in `main`; the plugin before it loads the runtime.
+///
+/// # Examples
+/// ```
+/// // First thing in main, before any thread starts:
+/// if let Some((var, value)) = mstag::model::runtime::telemetry_opt_out() {
+///     std::env::set_var(var, value);
+/// }
+/// assert!(mstag::model::runtime::telemetry_off());
+/// ```
+pub fn telemetry_opt_out() -> Option<(&'static str, &'static str)> {
+    std::env::var_os(TELEMETRY_OPT_OUT_VAR)
+        .is_none()
+        .then_some((TELEMETRY_OPT_OUT_VAR, "1"))
+}
+
+/// Whether ONNX Runtime's telemetry is off for this process: [`TELEMETRY_OPT_OUT_VAR`] is set
+/// to something other than `0` (see [`telemetry_opt_out`]).
+pub fn telemetry_off() -> bool {
+    std::env::var_os(TELEMETRY_OPT_OUT_VAR).is_some_and(|v| v != "0" && !v.is_empty())
 }
 
 static ENV: OnceLock<std::result::Result<(Environment, PathBuf), String>> = OnceLock::new();
@@ -162,7 +173,7 @@ fn runtime() -> Result<&'static (Environment, PathBuf)> {
                 candidates[0].display()
             ));
         }
-        let telemetry_off = opt_out_of_telemetry();
+        let telemetry_off = telemetry_off();
         let builder = ort::init_from(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let env = builder
             .with_name("mstag")

@@ -12,11 +12,19 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
-use mstag::capture::device::{open_input, InputStream};
 use mstag::capture::file::{FilePlayer, Pace};
+use mstag::capture::{InputEvent, Supervisor};
 use mstag::engine::{Delivery, Engine, EngineConfig, InputFormat, PipelineConfig, Scores, View};
 use mstag::model::{default_manifest_path, Device, ModelSet};
 use mstag::output::{Framing, OscConfig, OscSender, OscTarget, Recorder, TerminalView};
+
+/// Keeps ONNX Runtime's telemetry off (see [`mstag::model::runtime::telemetry_opt_out`]).
+/// Sets an environment variable: call it first thing in `main`, before any thread starts.
+pub fn keep_ort_telemetry_off() {
+    if let Some((var, value)) = mstag::model::runtime::telemetry_opt_out() {
+        std::env::set_var(var, value);
+    }
+}
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ViewArg {
@@ -233,7 +241,7 @@ pub fn positive_duration(s: &str) -> std::result::Result<f64, String> {
 }
 
 enum Source {
-    Device(InputStream),
+    Device(Supervisor),
     File(FilePlayer),
 }
 
@@ -246,14 +254,49 @@ impl Source {
     }
     fn describe(&self) -> String {
         match self {
-            Source::Device(d) => format!(
-                "device {} ({} Hz, {} ch)",
-                d.device_name(),
-                d.sample_rate(),
-                d.channels()
-            ),
+            Source::Device(d) => match d.stream() {
+                Some(s) => format!(
+                    "device {} ({} Hz, {} ch)",
+                    s.device_name(),
+                    s.sample_rate(),
+                    s.channels()
+                ),
+                None => "device".to_string(),
+            },
             Source::File(f) => format!("file ({} Hz, {} ch)", f.sample_rate(), f.channels()),
         }
+    }
+
+    /// Lets go of the input; a lost device's stream is released on a thread of its own.
+    fn release(self) {
+        if let Source::Device(d) = self {
+            if let Some(event) = d.release() {
+                report(&event);
+            }
+        }
+    }
+}
+
+/// Says on stderr what happened to a live input device.
+fn report(event: &InputEvent) {
+    match event {
+        InputEvent::Lost { device, why } => eprintln!(
+            "mstag-live: input device {device} lost ({why}); keeping the last scores, reconnecting"
+        ),
+        InputEvent::Reconnected {
+            device,
+            rate,
+            channels,
+        } => eprintln!("mstag-live: reconnected to {device} ({rate} Hz, {channels} ch)"),
+        // One line for the first failure and every tenth after it.
+        InputEvent::RetryFailed { error, attempts } if attempts % 10 == 1 => {
+            eprintln!("mstag-live: cannot reopen the input yet ({error}); retrying")
+        }
+        InputEvent::RetryFailed { .. } => {}
+        InputEvent::ReleaseFailed { error } => {
+            eprintln!("mstag-live: cannot release the old input ({error}); leaving it open")
+        }
+        other => eprintln!("mstag-live: {other:?}"),
     }
 }
 
@@ -354,11 +397,10 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
             .with_context(|| format!("opening {}", args.input))?;
         (Source::File(p), ring)
     } else {
-        let (s, ring) = open_input(&args.input, args.ring)?;
+        let (s, ring) = Supervisor::open(&args.input, args.ring)?;
         (Source::Device(s), ring)
     };
-    let mut rate = source.rate();
-    let mut stats = ring.stats().clone();
+    let rate = source.rate();
     let cfg = EngineConfig {
         pipeline: args.model.pipeline(),
         delivery: if args.fast {
@@ -406,9 +448,6 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     let stdout = std::io::stdout();
     let mut last_draw = Instant::now() - Duration::from_secs(1);
     let mut stopping = false;
-    // Audio seconds delivered by inputs that were replaced after a device loss.
-    let mut seconds_before = 0.0;
-    let mut watch = DeviceWatch::new();
     loop {
         match engine.updates().recv_timeout(Duration::from_millis(50)) {
             Ok(s) => {
@@ -426,34 +465,9 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         if stopping {
             continue;
         }
-        let audio_s =
-            seconds_before + (stats.pushed_frames() + stats.dropped_frames()) as f64 / rate as f64;
-        if let Some(Source::Device(d)) = &source {
-            if watch.lost(d, &stats) && watch.due() {
-                // Keep the old stream (and its ring producer) until a new one is ready, so the
-                // engine keeps its session and the last scores stay published meanwhile.
-                match open_input(&args.input, args.ring) {
-                    Ok((s, ring)) => {
-                        let (new_rate, new_stats) = (s.sample_rate(), ring.stats().clone());
-                        match engine.replace_input(ring, new_rate) {
-                            Ok(()) => {
-                                eprintln!(
-                                    "mstag-live: reconnected to {} ({} Hz, {} ch)",
-                                    s.device_name(),
-                                    s.sample_rate(),
-                                    s.channels()
-                                );
-                                seconds_before = audio_s;
-                                rate = new_rate;
-                                stats = new_stats;
-                                reap(source.replace(Source::Device(s)));
-                                watch = DeviceWatch::new();
-                            }
-                            Err(e) => watch.failed_attempt(&e.to_string()),
-                        }
-                    }
-                    Err(e) => watch.failed_attempt(&e.to_string()),
-                }
+        if let Some(Source::Device(d)) = source.as_mut() {
+            if let Some(event) = d.poll(&engine) {
+                report(&event);
             }
         }
         // `--duration` is the engine's own limit (exact in seconds analysed, whatever the pace).
@@ -463,22 +477,24 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
             if let Some(Source::File(f)) = source.as_mut() {
                 f.stop();
             }
-            if watch.is_lost() {
-                // A dead device may never let go of its stream (and so of the ring's
-                // producer): stop the engine instead of waiting for the end of input.
-                reap(source.take());
-                engine.request_stop();
+            if let Some(Source::Device(d)) = &source {
+                if d.is_lost() {
+                    // A dead device may never let go of its stream (and so of the ring's
+                    // producer): stop the engine instead of waiting for the end of input.
+                    engine.request_stop();
+                }
             }
-            source = None;
+            if let Some(s) = source.take() {
+                s.release();
+            }
             stopping = true;
         }
     }
     // The engine may have ended by itself (`--duration`); a dead device's stream may never
     // let go, so it is released on a thread of its own.
-    if watch.is_lost() {
-        reap(source.take());
+    if let Some(s) = source.take() {
+        s.release();
     }
-    drop(source);
     let summary = engine.join()?;
     if let Some(osc) = osc {
         eprintln!("mstag-live: {}", osc.stop());
@@ -548,80 +564,5 @@ fn finish_recording(recording: &Recording) {
     }
     if let Some(err) = error {
         eprintln!("mstag-live: recording failed: {err}");
-    }
-}
-
-/// Notices a lost input device (an error from cpal, or no audio for 2 s) and paces the
-/// attempts to reopen it (0.5 s, doubling up to 5 s).
-struct DeviceWatch {
-    last_frames: u64,
-    last_progress: Instant,
-    lost: bool,
-    attempts: u32,
-    next_try: Instant,
-}
-
-impl DeviceWatch {
-    fn new() -> Self {
-        DeviceWatch {
-            last_frames: 0,
-            last_progress: Instant::now(),
-            lost: false,
-            attempts: 0,
-            next_try: Instant::now(),
-        }
-    }
-
-    /// True once the device is considered lost (reported once).
-    fn lost(&mut self, d: &InputStream, stats: &mstag::stream::RingStats) -> bool {
-        let frames = stats.pushed_frames() + stats.dropped_frames();
-        if frames != self.last_frames {
-            self.last_frames = frames;
-            self.last_progress = Instant::now();
-        }
-        if !self.lost && (d.failed() || self.last_progress.elapsed() > Duration::from_secs(2)) {
-            self.lost = true;
-            let why = if d.failed() {
-                format!("{} error(s) from the audio system", d.errors())
-            } else {
-                "no audio for 2 s".to_string()
-            };
-            eprintln!(
-                "mstag-live: input device {} lost ({why}); keeping the last scores, reconnecting",
-                d.device_name()
-            );
-        }
-        self.lost
-    }
-
-    fn is_lost(&self) -> bool {
-        self.lost
-    }
-
-    fn due(&self) -> bool {
-        Instant::now() >= self.next_try
-    }
-
-    fn failed_attempt(&mut self, why: &str) {
-        if self.attempts.is_multiple_of(10) {
-            eprintln!("mstag-live: cannot reopen the input yet ({why}); retrying");
-        }
-        self.attempts += 1;
-        let backoff = (0.5 * 2f64.powi(self.attempts.min(4) as i32)).min(5.0);
-        self.next_try = Instant::now() + Duration::from_secs_f64(backoff);
-    }
-}
-
-/// Drops an input on a thread of its own: a stream whose device died can block forever in
-/// its destructor (seen with ALSA's PulseAudio plugin after the server was killed), and that
-/// must not stop the analysis or the user's Ctrl-C.
-fn reap(source: Option<Source>) {
-    if let Some(s) = source {
-        let spawned = std::thread::Builder::new()
-            .name("mstag-reaper".into())
-            .spawn(move || drop(s));
-        if let Err(e) = spawned {
-            eprintln!("mstag-live: cannot release the old input ({e}); leaving it open");
-        }
     }
 }
