@@ -14,6 +14,7 @@ pub mod dsp;
 pub mod engine;
 pub mod error;
 pub mod model;
+#[cfg(feature = "batch")]
 pub mod offline;
 pub mod output;
 pub mod scores;

@@ -18,6 +18,7 @@ use crate::tagger::{SongTags, Tagger, TaggerConfig};
 /// # Errors
 /// [`Error::Output`] naming BASE when its extension is not `.png` or `.svg`, when it is a
 /// folder, or when its folder does not exist or cannot be written to.
+#[cfg(feature = "timeline")]
 pub fn timeline_paths(base: &Path, files: &[PathBuf]) -> Result<Vec<PathBuf>> {
     crate::output::timeline::check_output_path(base)?;
     crate::output::timeline::ImageFormat::from_path(base)?;
@@ -90,7 +91,7 @@ pub fn tag_files(
     Ok(results)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "timeline"))]
 mod tests {
     use super::*;
 

@@ -3,14 +3,20 @@
 //! recording the analysed input to WAV.
 
 pub mod json;
+#[cfg(feature = "osc")]
 pub mod osc;
 pub mod recording;
 pub mod table;
+#[cfg(feature = "terminal")]
 pub mod terminal;
+#[cfg(feature = "timeline")]
 pub mod timeline;
 
+#[cfg(feature = "osc")]
 pub use osc::{Framing, OscConfig, OscEvent, OscSender, OscStats, OscTarget};
 pub use recording::Recorder;
 pub use table::{to_csv, to_json, to_table, FileResult};
+#[cfg(feature = "terminal")]
 pub use terminal::{TermSize, TerminalView};
+#[cfg(feature = "timeline")]
 pub use timeline::{colormap, ImageFormat, Timeline};
