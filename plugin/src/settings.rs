@@ -163,8 +163,8 @@ impl Settings {
     }
 }
 
-/// An error about a setting, in the editor's words: the command-line option names in the
-/// library's messages (`--osc-prefix`) become the editor's labels (`OSC prefix`).
+/// An error about a setting, in the editor's words: the setting names in the library's
+/// messages (`osc prefix`) become the editor's labels (`OSC prefix`).
 pub fn describe(e: &mstag::Error) -> String {
     match e {
         mstag::Error::InvalidSetting {
@@ -173,10 +173,10 @@ pub fn describe(e: &mstag::Error) -> String {
             reason,
         } => {
             let label = match *name {
-                "--osc" => "OSC target",
-                "--osc-prefix" => "OSC prefix",
-                "--osc-rate" => "OSC rate",
-                "--osc-smooth" => "OSC smoothing",
+                "osc target" => "OSC target",
+                "osc prefix" => "OSC prefix",
+                "osc rate" => "OSC rate",
+                "osc smoothing" => "OSC smoothing",
                 "window" => "window",
                 "ema" => "EMA",
                 other => other,

@@ -1,0 +1,175 @@
+//! The sender thread's loop: read scores, build and encode a round, send it to every
+//! receiver, and report outages and recoveries.
+
+use std::io;
+use std::net::UdpSocket;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::RecvTimeoutError;
+
+use crate::engine::{View, MAX_TAGS};
+
+use super::stats::Shared;
+use super::{clamp_unit, Framing, OscEvent, OscLog, OscMessages, PacketWriter, ScoreSource};
+use super::{OscConfig, Smoother};
+
+/// How long a receiver that was unreachable must take packets without a single send error
+/// before it is reported back (ICMP errors may arrive only every other packet, or be
+/// rate-limited by the network stack, so one clean packet proves nothing).
+const RECOVERY_TIME: Duration = Duration::from_secs(2);
+/// ... and for at least this many consecutive send rounds.
+const RECOVERY_ROUNDS: u32 = 3;
+
+/// One receiver's socket and where it stands between outage and recovery.
+struct ReceiverState {
+    socket: UdpSocket,
+    down: bool,
+    clean_since: Option<Instant>,
+    clean_rounds: u32,
+}
+
+impl ReceiverState {
+    fn new(socket: UdpSocket) -> ReceiverState {
+        ReceiverState {
+            socket,
+            down: false,
+            clean_since: None,
+            clean_rounds: 0,
+        }
+    }
+}
+
+/// What the sender thread owns.
+pub(super) struct Worker {
+    period: Duration,
+    view: View,
+    framing: Framing,
+    smoother: Smoother,
+    messages: OscMessages,
+    writer: PacketWriter,
+    receivers: Vec<ReceiverState>,
+    shared: Arc<Shared>,
+    source: ScoreSource,
+    log: OscLog,
+}
+
+impl Worker {
+    /// A worker for `cfg` (already validated), with one connected socket per target, in
+    /// the order of `cfg.targets` and of `shared.receivers`.
+    pub(super) fn new(
+        cfg: &OscConfig,
+        messages: OscMessages,
+        sockets: Vec<UdpSocket>,
+        shared: Arc<Shared>,
+        source: ScoreSource,
+        log: OscLog,
+    ) -> Worker {
+        Worker {
+            period: Duration::from_secs_f64(1.0 / cfg.rate_hz as f64),
+            view: cfg.view,
+            framing: cfg.framing,
+            smoother: Smoother::new(cfg.smooth_s, cfg.rate_hz),
+            messages,
+            writer: PacketWriter::new(),
+            receivers: sockets.into_iter().map(ReceiverState::new).collect(),
+            shared,
+            source,
+            log,
+        }
+    }
+
+    /// Sends a round every period until `stop` receives or is disconnected.
+    pub(super) fn run(mut self, stop: crossbeam_channel::Receiver<()>) {
+        let mut next = Instant::now();
+        let mut values = [0.0f32; MAX_TAGS];
+        let mut encode_failed = false;
+        loop {
+            let scores = (self.source)();
+            if scores.seq > 0 {
+                let n = self.messages.n_tags();
+                let v = scores.view(self.view);
+                for (i, x) in values[..n].iter_mut().enumerate() {
+                    *x = clamp_unit(v.get(i).copied().unwrap_or(0.0));
+                }
+                self.smoother.apply(&mut values[..n]);
+                self.messages.set(&values[..n], self.view);
+                match self.writer.write(self.messages.messages(), self.framing) {
+                    Ok(_) => self.send_round(),
+                    Err(e) => {
+                        if !encode_failed {
+                            (self.log)(&OscEvent::Failed {
+                                reason: e.to_string(),
+                            });
+                            encode_failed = true;
+                        }
+                    }
+                }
+            }
+            self.shared.rounds.fetch_add(1, Ordering::Relaxed);
+            next += self.period;
+            let now = Instant::now();
+            if now > next + self.period {
+                // Far behind (the machine stalled): skip the missed rounds instead of bursting.
+                next = now;
+            }
+            match stop.recv_deadline(next) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+
+    fn send_round(&mut self) {
+        let now = Instant::now();
+        for (r, (target, counters)) in self.receivers.iter_mut().zip(&self.shared.receivers) {
+            let mut first_error: Option<io::Error> = None;
+            let (mut packets, mut bytes, mut errors) = (0u64, 0u64, 0u64);
+            for p in self.writer.packets() {
+                match r.socket.send(p) {
+                    Ok(n) => {
+                        packets += 1;
+                        bytes += n as u64;
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            counters.packets.fetch_add(packets, Ordering::Relaxed);
+            counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+            counters.errors.fetch_add(errors, Ordering::Relaxed);
+            match first_error {
+                Some(e) => {
+                    r.clean_since = None;
+                    r.clean_rounds = 0;
+                    if !r.down {
+                        r.down = true;
+                        counters.down.store(true, Ordering::Relaxed);
+                        (self.log)(&OscEvent::Unreachable {
+                            receiver: target.to_string(),
+                            error: e.to_string(),
+                        });
+                    }
+                }
+                None if r.down => {
+                    r.clean_rounds += 1;
+                    let since = *r.clean_since.get_or_insert(now);
+                    if r.clean_rounds >= RECOVERY_ROUNDS && now - since >= RECOVERY_TIME {
+                        r.down = false;
+                        r.clean_since = None;
+                        r.clean_rounds = 0;
+                        counters.down.store(false, Ordering::Relaxed);
+                        (self.log)(&OscEvent::Back {
+                            receiver: target.to_string(),
+                            failed_sends: counters.errors.load(Ordering::Relaxed),
+                        });
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+}
