@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::decode::AudioFile;
 use crate::engine::pipeline::{FeaturePipeline, PipelineConfig, Scorer};
 use crate::error::{Error, Result};
-use crate::model::{Device, Manifest, ModelSet};
+use crate::model::{Device, Manifest, ModelSet, SegmentModel};
 use crate::scores::{Scores, View};
 
 /// Song-level tags of one file.
@@ -161,7 +161,10 @@ pub fn timeline_paths(base: &Path, files: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// Why a finished stream has no scores: too short for one segment of the shortest scale,
 /// or digital silence in every segment of some scale. The one message `mstag tag` and
 /// `mstag-live` give for such input (both then exit with 1).
-pub fn no_scores_reason(pipeline: &FeaturePipeline, manifest: &Manifest) -> String {
+pub fn no_scores_reason<M: SegmentModel>(
+    pipeline: &FeaturePipeline<M>,
+    manifest: &Manifest,
+) -> String {
     let shortest = manifest.min_segment_frames();
     if pipeline.mel_frames() < shortest as u64 {
         format!(
