@@ -3,10 +3,11 @@
 pub mod live;
 pub mod pipeline;
 mod wait_plan;
+mod worker;
 
 pub use crate::scores::{Scores, View, MAX_TAGS};
 pub use live::{
-    min_ring_seconds, Delivery, Engine, EngineConfig, EngineHooks, EngineSummary, InputFormat,
-    Latest, PublishHook, Tap, Wake,
+    min_ring_seconds, Delivery, Engine, EngineBuilder, EngineConfig, EngineHooks, EngineSummary,
+    InputFormat, Latest, PublishHook, Tap, Wake,
 };
 pub use pipeline::{FeaturePipeline, PipelineConfig, Scorer};
