@@ -325,8 +325,12 @@ fn live_run(a: &Args, rep: &mut Report) {
         },
     );
     rep.set("live.engine", "Engine");
-    let engine = Engine::start(models, cons, rate, cfg).expect("engine");
-    let updates: Receiver<Scores> = engine.updates().clone();
+    let engine = Engine::builder(models, cons, rate)
+        .config(cfg)
+        .updates(4096)
+        .start()
+        .expect("engine");
+    let updates: Receiver<Scores> = engine.updates().expect("updates channel").clone();
     let engine_tid = thread_named("mstag-inference");
     let audio = Arc::new(audio);
     // The in-situ controls: half-way between callbacks the producer also wakes and times, in

@@ -19,13 +19,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let models = ModelSet::load(&default_manifest_path(), Device::Cpu, 1)?;
     let tags = models.manifest.tags.clone();
     let (mut input, ring) = Supervisor::open(&device, 4.0)?;
-    let engine = Engine::start(models, ring, input.sample_rate(), EngineConfig::default())?;
+    let engine = Engine::builder(models, ring, input.sample_rate())
+        .config(EngineConfig::default())
+        .updates(64)
+        .start()?;
+    let updates = engine.updates().ok_or("asked for updates")?.clone();
     eprintln!("listening to {device}; Ctrl-C to stop");
     loop {
         if let Some(event) = input.poll(&engine) {
             eprintln!("input: {event:?}");
         }
-        match engine.updates().recv_timeout(Duration::from_millis(50)) {
+        match updates.recv_timeout(Duration::from_millis(50)) {
             Ok(scores) => {
                 let top: Vec<String> = scores
                     .top(View::Window, 3)

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use mstag::engine::{Delivery, Engine, EngineConfig, EngineHooks, EngineSummary, InputFormat};
+use mstag::engine::{Delivery, Engine, EngineConfig, EngineSummary, InputFormat};
 use mstag::stream::ring;
 
 /// `seconds` of a broadband test signal at `rate` with `channels` channels.
@@ -42,11 +42,11 @@ fn engine_with_tap(ring: mstag::stream::RingConsumer, rate: u32) -> (Engine, See
         delivery: Delivery::Lossless,
         ..EngineConfig::default()
     };
-    let hooks = EngineHooks {
-        tap: Some(tap),
-        on_publish: None,
-    };
-    let engine = Engine::start_with_hooks(common::models(), ring, rate, cfg, hooks).unwrap();
+    let engine = Engine::builder(common::models(), ring, rate)
+        .config(cfg)
+        .tap(tap)
+        .start()
+        .unwrap();
     (engine, seen)
 }
 

@@ -17,10 +17,14 @@ fn live_fast(path: &Path) -> (Vec<f32>, mstag::engine::EngineSummary, usize) {
         delivery: Delivery::Lossless,
         ..EngineConfig::default()
     };
-    let engine = Engine::start(common::models(), ring, player.sample_rate(), cfg).unwrap();
+    let engine = Engine::builder(common::models(), ring, player.sample_rate())
+        .config(cfg)
+        .updates(4096)
+        .start()
+        .unwrap();
     let mut updates = 0;
     let mut last_t = 0.0;
-    for s in engine.updates().iter() {
+    for s in engine.updates().expect("updates channel").iter() {
         assert!(s.t >= last_t, "time goes forward");
         last_t = s.t;
         for v in View::ALL {

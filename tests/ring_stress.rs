@@ -141,8 +141,12 @@ fn fast_file_playback_through_tiny_rings_always_finishes_with_the_same_scores() 
             block_frames: 64 + rng.below(2048),
             ..EngineConfig::default()
         };
-        let engine = Engine::start(common::models(), consumer, player.sample_rate(), cfg).unwrap();
-        let updates = engine.updates().clone();
+        let engine = Engine::builder(common::models(), consumer, player.sample_rate())
+            .config(cfg)
+            .updates(4096)
+            .start()
+            .unwrap();
+        let updates = engine.updates().expect("updates channel").clone();
         let drained = std::thread::spawn(move || updates.iter().count());
         let summary = engine.join().unwrap();
         let n_updates = drained.join().unwrap();

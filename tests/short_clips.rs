@@ -116,8 +116,12 @@ fn the_live_path_loops_short_clips_like_mstag_tag() {
             delivery: Delivery::Lossless,
             ..EngineConfig::default()
         };
-        let engine = Engine::start(common::models(), ring, player.sample_rate(), cfg).unwrap();
-        for _ in engine.updates().iter() {}
+        let engine = Engine::builder(common::models(), ring, player.sample_rate())
+            .config(cfg)
+            .updates(4096)
+            .start()
+            .unwrap();
+        for _ in engine.updates().expect("updates channel").iter() {}
         drop(player);
         let summary = engine.join().unwrap();
         let last = summary

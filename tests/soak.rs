@@ -24,7 +24,12 @@ fn two_hours_at_100x_real_time_flat_memory_no_drops() {
     // Stereo, so the downmix is exercised too.
     let stereo: Vec<f32> = clip.iter().flat_map(|&s| [s, s * 0.5]).collect();
     let (mut producer, consumer) = ring(2, rate as usize * 4);
-    let engine = Engine::start(common::models(), consumer, rate, EngineConfig::default()).unwrap();
+    let engine = Engine::builder(common::models(), consumer, rate)
+        .config(EngineConfig::default())
+        .updates(4096)
+        .start()
+        .unwrap();
+    let channel = engine.updates().expect("updates channel");
     let total_frames = (hours * 3600.0 * rate as f64) as usize;
     let block = 512usize;
     let block_time = Duration::from_secs_f64(block as f64 / rate as f64 / speed);
@@ -49,7 +54,7 @@ fn two_hours_at_100x_real_time_flat_memory_no_drops() {
         };
         pushed += wrapped;
         let _ = got;
-        for s in engine.updates().try_iter() {
+        for s in channel.try_iter() {
             updates += 1;
             for v in View::ALL {
                 assert!(s
@@ -71,7 +76,7 @@ fn two_hours_at_100x_real_time_flat_memory_no_drops() {
         }
     }
     drop(producer);
-    for _ in engine.updates().iter() {
+    for _ in channel.iter() {
         updates += 1;
     }
     let summary = engine.join().unwrap();

@@ -240,17 +240,15 @@ impl Shared {
             },
             ..self.engine_config
         };
-        let engine = Engine::start_with_hooks(
-            models,
-            consumer,
-            rate,
-            config,
-            EngineHooks {
+        // No updates channel: the editor and the meters read `latest` and the hook.
+        let engine = Engine::builder(models, consumer, rate)
+            .config(config)
+            .hooks(EngineHooks {
                 tap: None,
                 on_publish: Some(hook),
-            },
-        )
-        .map_err(|e| e.to_string())?;
+            })
+            .start()
+            .map_err(|e| e.to_string())?;
         nice_log!(
             "mstag: engine started at {rate} Hz (models {}, ONNX Runtime {})",
             data.manifest.display(),

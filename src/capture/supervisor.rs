@@ -63,7 +63,7 @@ pub enum InputEvent {
 /// let models = mstag::model::ModelSet::load(
 ///     &mstag::model::default_manifest_path(), mstag::model::Device::Cpu, 1)?;
 /// let (mut input, ring) = Supervisor::open("mic", 4.0)?;
-/// let engine = Engine::start(models, ring, input.sample_rate(), Default::default())?;
+/// let engine = Engine::builder(models, ring, input.sample_rate()).start()?;
 /// loop {
 ///     if let Some(event) = input.poll(&engine) {
 ///         eprintln!("{event:?}");

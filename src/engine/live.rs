@@ -4,13 +4,13 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use super::pipeline::{FeaturePipeline, PipelineConfig, Scorer};
-use super::wait_plan::WaitPlan;
+use super::worker::Worker;
 use crate::error::{Error, Result};
 use crate::model::ModelSet;
 use crate::scores::Scores;
@@ -138,7 +138,7 @@ impl Latest {
 /// never block in it.
 pub type PublishHook = Box<dyn FnMut(&Scores) + Send>;
 
-/// Optional callbacks run on the inference thread ([`Engine::start_with_hooks`]).
+/// Optional callbacks run on the inference thread ([`EngineBuilder::hooks`]).
 #[derive(Default)]
 pub struct EngineHooks {
     /// Sees each block of interleaved input before analysis.
@@ -148,7 +148,7 @@ pub struct EngineHooks {
 }
 
 /// Requests to the inference thread that need an answer.
-enum Control {
+pub(super) enum Control {
     SetInputRate(u32, Sender<std::result::Result<(), String>>),
     /// A new ring (a reopened device) at this rate; the old ring is drained first.
     ReplaceInput(RingConsumer, u32, Sender<std::result::Result<(), String>>),
@@ -161,52 +161,104 @@ pub struct Engine {
     thread: Option<JoinHandle<Result<EngineSummary>>>,
     stop: Arc<AtomicBool>,
     reset: Arc<AtomicBool>,
-    updates: Receiver<Scores>,
+    updates: Option<Receiver<Scores>>,
     latest: Latest,
     segments: Arc<AtomicU64>,
     control: Sender<Control>,
 }
 
-impl Engine {
-    /// Starts the inference thread on `ring`, whose audio is at `input_rate` Hz.
-    pub fn start(
-        models: ModelSet,
-        ring: RingConsumer,
-        input_rate: u32,
-        cfg: EngineConfig,
-    ) -> Result<Engine> {
-        Self::start_with_tap(models, ring, input_rate, cfg, None)
+/// How to start an [`Engine`]: [`Engine::builder`], options, then [`EngineBuilder::start`].
+///
+/// By default the engine runs with [`EngineConfig::default`], no hooks and no updates
+/// channel: its scores are read with [`Engine::latest`] (or seen by a publish hook). A
+/// consumer that wants every update asks for the channel with [`EngineBuilder::updates`].
+///
+/// # Examples
+/// ```no_run
+/// use mstag::engine::{Engine, EngineConfig};
+/// use mstag::model::{default_manifest_path, Device, ModelSet};
+/// use mstag::stream::ring;
+///
+/// # fn main() -> mstag::Result<()> {
+/// let models = ModelSet::load(&default_manifest_path(), Device::Cpu, 1)?;
+/// let (mut producer, consumer) = ring(2, 48_000);
+/// let engine = Engine::builder(models, consumer, 48_000)
+///     .config(EngineConfig::default())
+///     .updates(4096)
+///     .start()?;
+/// producer.push_interleaved(&vec![0.0; 2 * 48_000]);
+/// drop(producer);
+/// if let Some(updates) = engine.updates() {
+///     for scores in updates.iter() {
+///         println!("{:.1} s: {} segments", scores.t, scores.segments);
+///     }
+/// }
+/// println!("{} segments", engine.join()?.segments);
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "an engine builder does nothing until `start` is called"]
+pub struct EngineBuilder {
+    models: ModelSet,
+    ring: RingConsumer,
+    input_rate: u32,
+    cfg: EngineConfig,
+    hooks: EngineHooks,
+    updates: Option<usize>,
+}
+
+impl EngineBuilder {
+    /// The engine's settings (default: [`EngineConfig::default`]).
+    pub fn config(mut self, cfg: EngineConfig) -> Self {
+        self.cfg = cfg;
+        self
     }
 
-    /// Like [`Engine::start`], with a tap that sees every block of interleaved input on the
-    /// inference thread, before analysis (e.g. to record the session to a file).
-    pub fn start_with_tap(
-        models: ModelSet,
-        ring: RingConsumer,
-        input_rate: u32,
-        cfg: EngineConfig,
-        tap: Option<Tap>,
-    ) -> Result<Engine> {
-        Self::start_with_hooks(
+    /// Callbacks on the inference thread ([`EngineHooks`]); replaces a [`Self::tap`] set
+    /// before.
+    pub fn hooks(mut self, hooks: EngineHooks) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// A tap that sees every block of interleaved input on the inference thread, before
+    /// analysis (e.g. to record the session to a file).
+    pub fn tap(mut self, tap: Tap) -> Self {
+        self.hooks.tap = Some(tap);
+        self
+    }
+
+    /// Publishes every update on a channel of `capacity` updates as well, read with
+    /// [`Engine::updates`]. With [`Delivery::Lossy`] an update that finds the channel full
+    /// is skipped (and counted); with [`Delivery::Lossless`] the engine waits for room.
+    /// Without this there is no channel (nothing is allocated for it) and delivery is moot.
+    pub fn updates(mut self, capacity: usize) -> Self {
+        self.updates = Some(capacity);
+        self
+    }
+
+    /// Starts the inference thread.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for an updates channel of capacity 0 or a bad pipeline
+    /// setting or input rate, [`Error::AudioFormat`] for an unsupported channel count, and
+    /// [`Error::EngineStopped`] when the thread cannot be started.
+    pub fn start(self) -> Result<Engine> {
+        let EngineBuilder {
             models,
             ring,
             input_rate,
             cfg,
-            EngineHooks {
-                tap,
-                on_publish: None,
-            },
-        )
-    }
-
-    /// Like [`Engine::start`], with callbacks on the inference thread ([`EngineHooks`]).
-    pub fn start_with_hooks(
-        models: ModelSet,
-        ring: RingConsumer,
-        input_rate: u32,
-        cfg: EngineConfig,
-        hooks: EngineHooks,
-    ) -> Result<Engine> {
+            hooks,
+            updates,
+        } = self;
+        if updates == Some(0) {
+            return Err(Error::InvalidSetting {
+                name: "updates",
+                value: "0".into(),
+                reason: "capacity of the updates channel: at least 1 update".into(),
+            });
+        }
         let ModelSet {
             manifest,
             scales,
@@ -214,9 +266,7 @@ impl Engine {
         } = models;
         let pipeline =
             FeaturePipeline::new(&manifest, scales, input_rate, ring.channels(), cfg.pipeline)?;
-        let manifest = Box::new(manifest);
-        let scorer = Scorer::new(classifier);
-        let (tx, rx) = crossbeam_channel::bounded(4096);
+        let (tx, rx) = updates.map(crossbeam_channel::bounded).unzip();
         let (tb_in, tb_out) = triple_buffer::triple_buffer(&Scores::default());
         let stop = Arc::new(AtomicBool::new(false));
         let reset = Arc::new(AtomicBool::new(false));
@@ -225,7 +275,7 @@ impl Engine {
         let worker = Worker {
             ring,
             pipeline,
-            scorer,
+            scorer: Scorer::new(classifier),
             tx,
             latest: tb_in,
             stop: stop.clone(),
@@ -236,7 +286,7 @@ impl Engine {
             on_publish: hooks.on_publish,
             control: control_rx,
             dropped_before: 0,
-            manifest,
+            manifest: Box::new(manifest),
         };
         let thread = std::thread::Builder::new()
             .name("mstag-inference".into())
@@ -252,6 +302,21 @@ impl Engine {
             control: control_tx,
         })
     }
+}
+
+impl Engine {
+    /// An engine for `ring`, whose audio is at `input_rate` Hz, analysed with `models`: set
+    /// its options on the [`EngineBuilder`], then [`EngineBuilder::start`] it.
+    pub fn builder(models: ModelSet, ring: RingConsumer, input_rate: u32) -> EngineBuilder {
+        EngineBuilder {
+            models,
+            ring,
+            input_rate,
+            cfg: EngineConfig::default(),
+            hooks: EngineHooks::default(),
+            updates: None,
+        }
+    }
 
     /// Cuts a sleep of the inference thread short (it has a request to look at).
     fn wake(&self) {
@@ -260,9 +325,11 @@ impl Engine {
         }
     }
 
-    /// Every published update, in order (lossy or lossless per [`Delivery`]).
-    pub fn updates(&self) -> &Receiver<Scores> {
-        &self.updates
+    /// Every published update, in order (lossy or lossless per [`Delivery`]), when the
+    /// engine was started with a channel for them ([`EngineBuilder::updates`]); `None`
+    /// otherwise.
+    pub fn updates(&self) -> Option<&Receiver<Scores>> {
+        self.updates.as_ref()
     }
 
     /// A handle to the most recent scores.
@@ -395,25 +462,6 @@ impl Drop for Engine {
     }
 }
 
-struct Worker {
-    ring: RingConsumer,
-    pipeline: FeaturePipeline,
-    scorer: Scorer,
-    tx: Sender<Scores>,
-    latest: triple_buffer::Input<Scores>,
-    stop: Arc<AtomicBool>,
-    reset: Arc<AtomicBool>,
-    segments: Arc<AtomicU64>,
-    cfg: EngineConfig,
-    tap: Option<Tap>,
-    on_publish: Option<PublishHook>,
-    control: Receiver<Control>,
-    /// Frames dropped by rings replaced after a device loss.
-    dropped_before: u64,
-    /// For the reason given when the input yields no scores.
-    manifest: Box<crate::model::Manifest>,
-}
-
 /// Sees each block of interleaved input on the inference thread, with its format (which
 /// changes after [`Engine::set_input_rate`] or [`Engine::replace_input`]).
 pub type Tap = Box<dyn FnMut(&[f32], InputFormat) + Send>;
@@ -425,223 +473,4 @@ pub struct InputFormat {
     pub rate: u32,
     /// Interleaved channels per frame.
     pub channels: usize,
-}
-
-/// What the worker keeps across blocks while it runs.
-struct RunState {
-    buf: Vec<f32>,
-    scores: Scores,
-    skipped: u64,
-    latency: Vec<f64>,
-    published_any: bool,
-}
-
-impl Worker {
-    fn run(mut self) -> Result<EngineSummary> {
-        let mut st = RunState {
-            buf: vec![0.0f32; self.cfg.block_frames.max(64) * self.ring.channels()],
-            scores: Scores::default(),
-            skipped: 0,
-            latency: Vec::with_capacity(1 << 16),
-            published_any: false,
-        };
-        let mut waits = WaitPlan::new(self.cfg);
-        loop {
-            if self.reset.swap(false, Ordering::AcqRel) {
-                self.pipeline.reset_aggregates();
-            }
-            let mut limit_reached = false;
-            while let Ok(control) = self.control.try_recv() {
-                limit_reached |= self.handle_control(control, &mut st, &mut waits)?;
-            }
-            if !limit_reached {
-                let n = self.ring.pop_frames(&mut st.buf);
-                if n > 0 {
-                    waits.popped((n / self.ring.channels()) as u64);
-                    if !self.analyse(n, &mut st)? {
-                        continue;
-                    }
-                    limit_reached = true;
-                }
-            }
-            if !limit_reached && self.stop.load(Ordering::Acquire) {
-                break;
-            }
-            let input_ended =
-                !self.ring.producer_alive() && self.ring.occupied_samples() < self.ring.channels();
-            if limit_reached || input_ended {
-                // End of input (or of `max_input_s`): flush and publish the final scores.
-                self.pipeline.finish()?;
-                self.segments
-                    .store(self.pipeline.segments(), Ordering::Relaxed);
-                if self.score(&mut st.scores)? || st.published_any {
-                    self.publish(&st.scores);
-                }
-                break;
-            }
-            let sleep = waits.next_sleep(&self.pipeline);
-            // Woken early by a producer that may wait (it pushed, or left), or by a request.
-            self.ring.wait_for_input(sleep);
-        }
-        let final_scores = (st.scores.seq > 0).then_some(st.scores);
-        let no_scores_reason = final_scores
-            .is_none()
-            .then(|| super::no_scores_reason(&self.pipeline, &self.manifest));
-        Ok(EngineSummary {
-            no_scores_reason,
-            final_scores,
-            seconds: self.pipeline.time_s(),
-            segments: self.pipeline.segments(),
-            silent_segments: self.pipeline.silent_segments(),
-            dropped_frames: self.dropped_before + self.ring.stats().dropped_frames(),
-            skipped_updates: st.skipped,
-            non_finite_samples: self.pipeline.non_finite_samples(),
-            publish_latency_s: st.latency,
-        })
-    }
-
-    /// Input frames still to analyse before [`EngineConfig::max_input_s`] (`None`: no limit).
-    fn frames_left(&self) -> Option<u64> {
-        self.cfg.max_input_s.map(|limit| {
-            let left_s = (limit - self.pipeline.time_s()).max(0.0);
-            (left_s * f64::from(self.pipeline.input_rate())).round() as u64
-        })
-    }
-
-    /// Analyses the first `n` samples of `st.buf` (cut at [`EngineConfig::max_input_s`]):
-    /// tap, pipeline, and a published update when a segment completed. Returns whether the
-    /// limit is reached (the rest of the block is not analysed).
-    fn analyse(&mut self, n: usize, st: &mut RunState) -> Result<bool> {
-        let ch = self.ring.channels();
-        let (n, limit_reached) = match self.frames_left() {
-            Some(left) if (n / ch) as u64 >= left => (left as usize * ch, true),
-            _ => (n, false),
-        };
-        if n == 0 {
-            return Ok(limit_reached);
-        }
-        let popped = Instant::now();
-        let block = std::mem::take(&mut st.buf);
-        self.tap(&block[..n]);
-        let made = self.pipeline.push(&block[..n]);
-        st.buf = block;
-        if made? > 0 {
-            self.segments
-                .store(self.pipeline.segments(), Ordering::Relaxed);
-            if self.score_and_publish(st)? && st.latency.len() < st.latency.capacity() {
-                st.latency.push(popped.elapsed().as_secs_f64());
-            }
-        }
-        Ok(limit_reached)
-    }
-
-    /// Scores the aggregates and publishes them if every scale has a segment; counts an
-    /// update the consumer skipped. Returns whether scores were published.
-    fn score_and_publish(&mut self, st: &mut RunState) -> Result<bool> {
-        if !self.score(&mut st.scores)? {
-            return Ok(false);
-        }
-        if !self.publish(&st.scores) {
-            st.skipped += 1;
-        }
-        st.published_any = true;
-        Ok(true)
-    }
-
-    /// Carries out a request: the old ring is drained at the old rate first. Returns whether
-    /// [`EngineConfig::max_input_s`] was reached while draining.
-    fn handle_control(
-        &mut self,
-        control: Control,
-        st: &mut RunState,
-        waits: &mut WaitPlan,
-    ) -> Result<bool> {
-        let (rate, new_ring, reply) = match control {
-            Control::SetInputRate(rate, reply) => (rate, None, reply),
-            Control::ReplaceInput(ring, rate, reply) => (rate, Some(ring), reply),
-            Control::SetViewLengths(window_s, ema_tau_s, reply) => {
-                let done = self.pipeline.set_view_lengths(window_s, ema_tau_s);
-                if done.is_ok() {
-                    self.score_and_publish(st)?;
-                }
-                let _ = reply.send(done.map_err(|e| e.to_string()));
-                return Ok(false);
-            }
-        };
-        // Everything still in the ring was recorded at the old rate.
-        loop {
-            let n = self.ring.pop_frames(&mut st.buf);
-            if n == 0 {
-                break;
-            }
-            if self.analyse(n, st)? {
-                let _ = reply.send(Err("the engine reached its input limit".into()));
-                return Ok(true);
-            }
-        }
-        let switched = self.pipeline.set_input_rate(rate).and_then(|made| {
-            if let Some(ring) = new_ring {
-                self.pipeline.set_channels(ring.channels())?;
-                self.dropped_before += self.ring.stats().dropped_frames();
-                self.ring = ring;
-                st.buf
-                    .resize(self.cfg.block_frames.max(64) * self.ring.channels(), 0.0);
-                *waits = WaitPlan::new(self.cfg);
-            }
-            Ok(made)
-        });
-        match switched {
-            Ok(made) => {
-                if made > 0 {
-                    self.score_and_publish(st)?;
-                }
-                let _ = reply.send(Ok(()));
-                Ok(false)
-            }
-            // A refused rate is checked before anything changes: carry on at the old one.
-            Err(Error::InvalidSetting { reason, .. }) => {
-                let _ = reply.send(Err(reason));
-                Ok(false)
-            }
-            Err(e) => {
-                let _ = reply.send(Err(e.to_string()));
-                Err(e)
-            }
-        }
-    }
-
-    /// Shows a block of input (in the ring's current format) to the tap, if there is one.
-    fn tap(&mut self, block: &[f32]) {
-        if let Some(tap) = self.tap.as_mut() {
-            let format = InputFormat {
-                rate: self.pipeline.input_rate(),
-                channels: self.ring.channels(),
-            };
-            tap(block, format);
-        }
-    }
-
-    fn score(&mut self, scores: &mut Scores) -> Result<bool> {
-        let ok = self.scorer.score(&self.pipeline.aggregates, scores)?;
-        scores.t = self.pipeline.time_s();
-        scores.dropped = self.dropped_before + self.ring.stats().dropped_frames();
-        scores.segments = self.pipeline.segments();
-        scores.silent = self.pipeline.is_silent();
-        if ok {
-            scores.seq += 1;
-        }
-        Ok(ok)
-    }
-
-    /// Returns false when the update was skipped because the consumer lags.
-    fn publish(&mut self, scores: &Scores) -> bool {
-        self.latest.write(*scores);
-        if let Some(hook) = self.on_publish.as_mut() {
-            hook(scores);
-        }
-        match self.cfg.delivery {
-            Delivery::Lossless => self.tx.send(*scores).is_ok(),
-            Delivery::Lossy => !matches!(self.tx.try_send(*scores), Err(TrySendError::Full(_))),
-        }
-    }
 }

@@ -4,11 +4,12 @@ pub mod live;
 mod no_scores;
 pub mod pipeline;
 mod wait_plan;
+mod worker;
 
 pub use crate::scores::{Scores, View, MAX_TAGS};
 pub use live::{
-    min_ring_seconds, Delivery, Engine, EngineConfig, EngineHooks, EngineSummary, InputFormat,
-    Latest, PublishHook, Tap, Wake,
+    min_ring_seconds, Delivery, Engine, EngineBuilder, EngineConfig, EngineHooks, EngineSummary,
+    InputFormat, Latest, PublishHook, Tap, Wake,
 };
 pub use no_scores::{min_duration_s, no_scores_reason, NoScores};
 pub use pipeline::{FeaturePipeline, PipelineConfig, Scorer};

@@ -4,7 +4,7 @@
 use crate::aggregate::{Aggregates, ScaleAggregate};
 use crate::dsp::{Downmixer, MelFrontEnd, StreamResampler};
 use crate::error::{Error, Result};
-use crate::model::{Classifier, Manifest, ScaleModel};
+use crate::model::{Classifier, Manifest, ScaleModel, SegmentModel, TagClassifier};
 use crate::scores::{Scores, View};
 
 /// Settings of the aggregate views and the silence gate.
@@ -59,7 +59,10 @@ struct ScaleCursor {
 }
 
 /// Everything between interleaved input samples and the running aggregates.
-pub struct FeaturePipeline {
+///
+/// `M` is each scale's segment model: the ONNX session ([`ScaleModel`]) unless a test puts a
+/// stand-in there ([`SegmentModel`]).
+pub struct FeaturePipeline<M = ScaleModel> {
     channels: usize,
     input_rate: u32,
     model_rate: u32,
@@ -74,7 +77,7 @@ pub struct FeaturePipeline {
     frames: Vec<f32>,
     frames_base: u64,
     cursors: Vec<ScaleCursor>,
-    models: Vec<ScaleModel>,
+    models: Vec<M>,
     feat: Vec<f32>,
     pub aggregates: Aggregates,
     cfg: PipelineConfig,
@@ -88,10 +91,16 @@ pub struct FeaturePipeline {
     finished: bool,
 }
 
-impl FeaturePipeline {
+impl<M: SegmentModel> FeaturePipeline<M> {
+    /// A pipeline for input at `input_rate` Hz with `channels` interleaved channels, framed
+    /// as `manifest`'s front end describes, with one model per scale (in manifest order).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for a bad `cfg` or an unsupported rate,
+    /// [`Error::AudioFormat`] for 0 or more than 64 channels.
     pub fn new(
         manifest: &Manifest,
-        models: Vec<ScaleModel>,
+        models: Vec<M>,
         input_rate: u32,
         channels: usize,
         cfg: PipelineConfig,
@@ -107,12 +116,12 @@ impl FeaturePipeline {
         let aggs = models
             .iter()
             .map(|m| {
-                let hop_s = (m.hop_frames * fe.hop) as f64 / sr as f64;
+                let hop_s = (m.hop_frames() * fe.hop) as f64 / sr as f64;
                 ScaleAggregate::new(m.feature_dim(), hop_s, cfg.window_s, cfg.ema_tau_s)
             })
             .collect();
         let max_dim = models.iter().map(|m| m.feature_dim()).max().unwrap_or(0);
-        let max_frames = models.iter().map(|m| m.frames).max().unwrap_or(0);
+        let max_frames = models.iter().map(|m| m.frames()).max().unwrap_or(0);
         Ok(FeaturePipeline {
             channels,
             input_rate,
@@ -187,7 +196,7 @@ impl FeaturePipeline {
             .cursors
             .iter()
             .zip(&self.models)
-            .map(|(c, m)| c.next_start + m.frames as u64)
+            .map(|(c, m)| c.next_start + m.frames() as u64)
             .min()
             .unwrap_or(available);
         let samples = self
@@ -243,7 +252,7 @@ impl FeaturePipeline {
             .iter()
             .zip(&self.aggregates.scales)
             .filter(|(_, a)| a.is_looped())
-            .map(|(m, _)| m.frames)
+            .map(|(m, _)| m.frames())
             .collect()
     }
 
@@ -258,10 +267,11 @@ impl FeaturePipeline {
         let mut done = 0;
         for (i, model) in self.models.iter_mut().enumerate() {
             let cur = &mut self.cursors[i];
-            while cur.next_start + model.frames as u64 <= available {
+            let (frames, hop_frames) = (model.frames(), model.hop_frames());
+            while cur.next_start + frames as u64 <= available {
                 let a = (cur.next_start - self.frames_base) as usize * n_mels;
-                let seg = &self.frames[a..a + model.frames * n_mels];
-                let last = cur.next_start + model.frames as u64 - 1;
+                let seg = &self.frames[a..a + frames * n_mels];
+                let last = cur.next_start + frames as u64 - 1;
                 let end_t = Self::frame_end_s(last, self.hop, self.n_fft, self.model_rate);
                 let silent = analyse_segment(
                     model,
@@ -273,7 +283,7 @@ impl FeaturePipeline {
                 )?;
                 self.silent_segments += silent as u64;
                 self.last_segment_silent = silent;
-                cur.next_start += model.hop_frames as u64;
+                cur.next_start += hop_frames as u64;
                 self.segments += 1;
                 done += 1;
             }
@@ -300,7 +310,7 @@ impl FeaturePipeline {
     fn loop_short_clip(&mut self) -> Result<usize> {
         let n_mels = self.n_mels;
         let available = self.mel_frames();
-        let shortest = self.models.iter().map(|m| m.frames).min().unwrap_or(0) as u64;
+        let shortest = self.models.iter().map(|m| m.frames()).min().unwrap_or(0) as u64;
         // A scale still at its first segment keeps every frame since the start of the
         // stream, so frames_base is 0 whenever some scale needs a loop.
         if available == 0 || available < shortest || self.frames_base != 0 {
@@ -315,7 +325,7 @@ impl FeaturePipeline {
             if cur.next_start != 0 {
                 continue;
             }
-            loop_frames(clip, n_mels, model.frames, &mut seg);
+            loop_frames(clip, n_mels, model.frames(), &mut seg);
             let agg = &mut self.aggregates.scales[i];
             let silent = analyse_segment(
                 model,
@@ -330,7 +340,7 @@ impl FeaturePipeline {
             }
             self.silent_segments += silent as u64;
             self.last_segment_silent = silent;
-            cur.next_start += model.hop_frames as u64;
+            cur.next_start += model.hop_frames() as u64;
             self.segments += 1;
             done += 1;
         }
@@ -338,7 +348,7 @@ impl FeaturePipeline {
     }
 
     /// Gives the scale models back (to reuse their sessions for another file).
-    pub fn into_models(self) -> Vec<ScaleModel> {
+    pub fn into_models(self) -> Vec<M> {
         self.models
     }
 
@@ -400,8 +410,8 @@ impl FeaturePipeline {
 
 /// Runs one segment through its scale's model and adds the features to the scale's
 /// aggregate at `end_t`, unless the silence gate holds it back. Returns whether it was silent.
-fn analyse_segment(
-    model: &mut ScaleModel,
+fn analyse_segment<M: SegmentModel>(
+    model: &mut M,
     seg: &[f32],
     gate: Option<f32>,
     feat: &mut [f32],
@@ -440,15 +450,19 @@ fn sanitize(x: &mut [f32]) {
 }
 
 /// The classifier applied to the three views of the aggregates (one batched call).
-pub struct Scorer {
-    classifier: Classifier,
+///
+/// `C` is the classifier: the ONNX session ([`Classifier`]) unless a test puts a stand-in
+/// there ([`TagClassifier`]).
+pub struct Scorer<C = Classifier> {
+    classifier: C,
     features: Vec<f32>,
     out: Vec<f32>,
 }
 
-impl Scorer {
-    pub fn new(classifier: Classifier) -> Self {
-        let (d, t) = (classifier.input_dim, classifier.n_tags);
+impl<C: TagClassifier> Scorer<C> {
+    /// A scorer with buffers for the three views of `classifier`'s input.
+    pub fn new(classifier: C) -> Self {
+        let (d, t) = (classifier.input_dim(), classifier.n_tags());
         Scorer {
             classifier,
             features: vec![0.0; 3 * d],
@@ -456,17 +470,19 @@ impl Scorer {
         }
     }
 
+    /// Scores per view (tags, in manifest order).
     pub fn n_tags(&self) -> usize {
-        self.classifier.n_tags
+        self.classifier.n_tags()
     }
 
-    pub fn into_classifier(self) -> Classifier {
+    /// Gives the classifier back (to reuse its session for another file).
+    pub fn into_classifier(self) -> C {
         self.classifier
     }
 
     /// Scores all three views into `scores`; false while some scale has no segment yet.
     pub fn score(&mut self, aggregates: &Aggregates, scores: &mut Scores) -> Result<bool> {
-        let d = self.classifier.input_dim;
+        let d = self.classifier.input_dim();
         if aggregates.dim() != d {
             return Err(Error::Inference {
                 stage: "classifier".into(),
@@ -482,7 +498,7 @@ impl Scorer {
             }
         }
         self.classifier.predict(&self.features, 3, &mut self.out)?;
-        let t = self.classifier.n_tags;
+        let t = self.classifier.n_tags();
         scores.n_tags = t;
         scores.looped = aggregates.looped();
         for (k, v) in View::ALL.iter().enumerate() {
@@ -505,21 +521,5 @@ impl Scorer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loop_frames_repeats_whole_frames_from_the_start() {
-        // Three frames of two mel bands: (0, 1), (10, 11), (20, 21).
-        let clip = [0.0, 1.0, 10.0, 11.0, 20.0, 21.0];
-        let mut seg = vec![99.0; 3];
-        loop_frames(&clip, 2, 7, &mut seg);
-        let frames: Vec<&[f32]> = seg.chunks(2).collect();
-        assert_eq!(frames.len(), 7);
-        let firsts: Vec<f32> = frames.iter().map(|f| f[0]).collect();
-        assert_eq!(firsts, [0.0, 10.0, 20.0, 0.0, 10.0, 20.0, 0.0]);
-        assert!(frames.iter().all(|f| f[1] == f[0] + 1.0));
-        loop_frames(&[], 2, 7, &mut seg);
-        assert!(seg.is_empty());
-    }
-}
+#[path = "pipeline_tests.rs"]
+mod tests;

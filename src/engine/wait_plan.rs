@@ -3,7 +3,6 @@
 use std::time::{Duration, Instant};
 
 use super::live::{EngineConfig, Wake, IDLE_AFTER, IDLE_POLL_MAX, SCHEDULED_SLEEP_MAX};
-use super::pipeline::FeaturePipeline;
 
 /// Decides how long the inference thread sleeps when its ring is empty ([`Wake`]).
 ///
@@ -58,14 +57,14 @@ impl WaitPlan {
         }
     }
 
-    /// `frames` were popped from the ring.
-    pub(crate) fn popped(&mut self, frames: u64) {
+    /// `frames` were popped from the ring at `now`.
+    pub(crate) fn popped(&mut self, frames: u64, now: Instant) {
         if self.batch == 0 {
             self.fresh = self.looked;
         }
         self.batch += frames;
         self.speed_frames += frames;
-        self.speed_from.get_or_insert_with(Instant::now);
+        self.speed_from.get_or_insert(now);
         self.empty_since = None;
         self.idle_poll = self.cfg.poll;
     }
@@ -75,14 +74,19 @@ impl WaitPlan {
         self.batches.iter().copied().filter(|&b| b > 0).min()
     }
 
-    /// The ring is empty: how long to sleep. `pipeline` tells the input rate and how many
-    /// input frames the next segment still needs.
-    pub(crate) fn next_sleep(&mut self, pipeline: &FeaturePipeline) -> Duration {
+    /// The ring is empty at `now`: how long to sleep. The input is at `input_rate` Hz, and
+    /// the next segment still needs `frames_needed` input frames
+    /// ([`super::FeaturePipeline::input_frames_until_next_segment`]).
+    pub(crate) fn next_sleep(
+        &mut self,
+        now: Instant,
+        input_rate: u32,
+        frames_needed: u64,
+    ) -> Duration {
         let poll = self.cfg.poll;
         let Wake::Scheduled { early } = self.cfg.wake else {
             return poll;
         };
-        let now = Instant::now();
         let batch = std::mem::take(&mut self.batch);
         let fresh = std::mem::take(&mut self.fresh) && batch > 0;
         if batch == 0 {
@@ -95,7 +99,7 @@ impl WaitPlan {
             return self.idle_poll;
         }
         self.empty_since = Some(now);
-        let rate = pipeline.input_rate().max(1) as f64;
+        let rate = input_rate.max(1) as f64;
         if let Some(from) = self.speed_from {
             let span = now - from;
             if span >= SPEED_WINDOW {
@@ -117,7 +121,7 @@ impl WaitPlan {
             self.speed_frames = 0;
         }
         if let (true, Some(speed)) = (fresh, self.speed) {
-            let need = pipeline.input_frames_until_next_segment();
+            let need = frames_needed;
             let frames = need.div_ceil(cb) * cb;
             let until = Duration::from_secs_f64(frames as f64 / (rate * speed));
             if need > 0 && until > early + poll {
@@ -130,3 +134,7 @@ impl WaitPlan {
         poll
     }
 }
+
+#[cfg(test)]
+#[path = "wait_plan_tests.rs"]
+mod tests;

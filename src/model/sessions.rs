@@ -9,6 +9,7 @@ use ort::value::TensorRef;
 
 use super::manifest::{Manifest, Scale};
 use super::runtime::{self, Device};
+use super::traits::{SegmentModel, TagClassifier};
 use crate::error::{Error, Result};
 
 fn model_err(path: &Path, reason: impl Into<String>) -> Error {
@@ -243,6 +244,33 @@ impl Classifier {
             .map_err(fail)?;
         out.copy_from_slice(&data[..n * self.n_tags]);
         Ok(())
+    }
+}
+
+impl SegmentModel for ScaleModel {
+    fn frames(&self) -> usize {
+        self.frames
+    }
+    fn hop_frames(&self) -> usize {
+        self.hop_frames
+    }
+    fn feature_dim(&self) -> usize {
+        self.dim
+    }
+    fn extract(&mut self, segments: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
+        ScaleModel::extract(self, segments, n, out)
+    }
+}
+
+impl TagClassifier for Classifier {
+    fn input_dim(&self) -> usize {
+        self.input_dim
+    }
+    fn n_tags(&self) -> usize {
+        self.n_tags
+    }
+    fn predict(&mut self, features: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
+        Classifier::predict(self, features, n, out)
     }
 }
 

@@ -330,6 +330,10 @@ pub fn json_line(tags: &[String], s: &Scores, is_final: bool) -> String {
 /// period is only known once audio flows; ALSA's default is 512).
 const DEVICE_CALLBACK_FRAMES: usize = 2048;
 
+/// Updates the engine may queue for the terminal, JSON or OSC output before it skips some
+/// (the output thread reads them every 50 ms at most).
+const UPDATES_CAPACITY: usize = 4096;
+
 /// Refuses a `--ring` too small to hold one callback of the source plus what the engine
 /// needs ([`mstag::engine::min_ring_seconds`]): in real time it would drop most of the input.
 fn check_ring(args: &LiveArgs, source: &Source, cfg: &EngineConfig) -> Result<()> {
@@ -413,14 +417,22 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     };
     check_ring(args, &source, &cfg)?;
     let channels = ring.channels();
-    let (tap, recording) = match &args.record {
+    let mut builder = Engine::builder(models, ring, rate)
+        .config(cfg)
+        .updates(UPDATES_CAPACITY);
+    let recording = match &args.record {
         Some(path) => {
             let (tap, rec) = recorder(path, InputFormat { rate, channels })?;
-            (Some(tap), Some(rec))
+            builder = builder.tap(tap);
+            Some(rec)
         }
-        None => (None, None),
+        None => None,
     };
-    let engine = Engine::start_with_tap(models, ring, rate, cfg, tap)?;
+    let engine = builder.start()?;
+    let updates = engine
+        .updates()
+        .context("the engine was started without its updates channel")?
+        .clone();
     let osc = match osc_config {
         Some(c) => Some(OscSender::start(
             c,
@@ -449,7 +461,7 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     let mut last_draw = Instant::now() - Duration::from_secs(1);
     let mut stopping = false;
     loop {
-        match engine.updates().recv_timeout(Duration::from_millis(50)) {
+        match updates.recv_timeout(Duration::from_millis(50)) {
             Ok(s) => {
                 let mut out = stdout.lock();
                 if args.json {
