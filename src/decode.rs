@@ -112,7 +112,7 @@ impl AudioFile {
                     )
                 }
                 SymError::IoError(io) => Error::io(path, io),
-                other => decode_err(path, format!("cannot read container: {other}")),
+                other => symphonia_err(path, "cannot read container", other),
             })?;
         let container = format.format_info().short_name;
 
@@ -284,7 +284,8 @@ impl AudioFile {
                     return Ok(Step::End)
                 }
                 Err(e) => {
-                    return Err(self.fail(format!("corrupt container data: {e}")));
+                    self.done = true;
+                    return Err(symphonia_err(&self.path, "corrupt container data", e));
                 }
             };
             if packet.track_id != self.track_id {
@@ -330,8 +331,9 @@ impl AudioFile {
                 }
                 Err(SymError::ResetRequired) => self.decoder.reset(),
                 Err(e) => {
-                    let msg = format!("decoding failed after {} frames: {e}", self.frames_read);
-                    return Err(self.fail(msg));
+                    self.done = true;
+                    let doing = format!("decoding failed after {} frames", self.frames_read);
+                    return Err(symphonia_err(&self.path, &doing, e));
                 }
             }
         }
@@ -368,6 +370,16 @@ fn decode_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::Decode {
         path: path.to_path_buf(),
         reason: reason.into(),
+        source: None,
+    }
+}
+
+/// The decoder (symphonia) failed on `path` while `doing` something; its error is the source.
+fn symphonia_err(path: &Path, doing: &str, e: SymError) -> Error {
+    Error::Decode {
+        path: path.to_path_buf(),
+        reason: doing.to_string(),
+        source: Some(Box::new(e)),
     }
 }
 

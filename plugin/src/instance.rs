@@ -213,7 +213,8 @@ impl Shared {
                     .unwrap_or_default()
             );
         }
-        let models = ModelSet::load(&data.manifest, Device::Cpu, 1).map_err(|e| e.to_string())?;
+        let models =
+            ModelSet::load(&data.manifest, Device::Cpu, 1).map_err(|e| mstag::error::report(&e))?;
         let tags: Arc<[String]> = models.manifest.tags.clone().into();
         let _ = self.tag_names.set(tags.to_vec());
         let (producer, consumer) = ring(1, RING_FRAMES);
@@ -248,7 +249,7 @@ impl Shared {
                 on_publish: Some(hook),
             })
             .start()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| mstag::error::report(&e))?;
         nice_log!(
             "mstag: engine started at {rate} Hz (models {}, ONNX Runtime {})",
             data.manifest.display(),

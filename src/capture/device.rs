@@ -100,10 +100,8 @@ pub fn list_input_devices() -> Result<Vec<DeviceInfo>> {
     let default = host.default_input_device();
     let default_id = default.as_ref().map(|d| describe(d).id);
     let devices = host.input_devices().map_err(|e| Error::Device {
-        reason: format!(
-            "cannot list input devices of host {}: {e}",
-            host.id().name()
-        ),
+        reason: format!("cannot list input devices of host {}", host.id().name()),
+        source: Some(Box::new(e)),
     })?;
     let mut all: Vec<cpal::Device> = devices.collect();
     // Some hosts (ALSA) do not enumerate their default device; show it anyway, first, since
@@ -416,16 +414,18 @@ pub fn open_input(selector: &str, ring_capacity_s: f64) -> Result<(InputStream, 
     let device = select_device(&host, selector)?;
     let info = describe(&device);
     let dev_err = |what: &str, e: cpal::Error| Error::Device {
-        reason: format!("{} ({}): {what}: {e}", info.name, info.id),
+        reason: format!("{} ({}): {what}", info.name, info.id),
+        source: Some(Box::new(e)),
     };
 
     let supported = device.default_input_config().map_err(|e| Error::Device {
         reason: format!(
-            "{} ({}): no usable input configuration: {e}{}",
+            "{} ({}): no usable input configuration{}",
             info.name,
             info.id,
             available_list(&host)
         ),
+        source: Some(Box::new(e)),
     })?;
     let config = supported.config();
     let sample_rate = config.sample_rate;
@@ -436,6 +436,7 @@ pub fn open_input(selector: &str, ring_capacity_s: f64) -> Result<(InputStream, 
                 "{} ({}): default input configuration has {channels} channels at {sample_rate} Hz",
                 info.name, info.id
             ),
+            source: None,
         });
     }
     let capacity_frames = (ring_capacity_s * sample_rate as f64).ceil().max(1.0) as usize;
@@ -509,21 +510,21 @@ fn select_device(host: &cpal::Host, selector: &str) -> Result<cpal::Device> {
                 host.id().name(),
                 available_list(host)
             ),
+            source: None,
         });
     }
     if sel.is_empty() {
         return Err(Error::Device {
             reason: format!("empty device selector{}", available_list(host)),
+            source: None,
         });
     }
 
     let mut devices: Vec<(cpal::Device, DeviceInfo)> = host
         .input_devices()
         .map_err(|e| Error::Device {
-            reason: format!(
-                "cannot list input devices of host {}: {e}",
-                host.id().name()
-            ),
+            reason: format!("cannot list input devices of host {}", host.id().name()),
+            source: Some(Box::new(e)),
         })?
         .map(|d| {
             let info = describe(&d);
@@ -539,6 +540,7 @@ fn select_device(host: &cpal::Host, selector: &str) -> Result<cpal::Device> {
                     "no input device matches \"{sel}\"{}",
                     format_list(infos.iter().copied())
                 ),
+                source: None,
             })
         }
         Err(hits) => {
@@ -548,6 +550,7 @@ fn select_device(host: &cpal::Host, selector: &str) -> Result<cpal::Device> {
                     hits.len(),
                     format_list(hits.iter().map(|&i| infos[i]))
                 ),
+                source: None,
             })
         }
     };

@@ -96,12 +96,13 @@ impl FilePlayer {
                 // once the consumer can also see the producer gone.
                 let _finish = FinishGuard(thread_shared.clone());
                 if let Err(e) = play(file, producer, pace, &thread_shared.stop) {
-                    let _ = thread_shared.error.set(e.to_string());
+                    let _ = thread_shared.error.set(crate::error::report(&e));
                 }
             })
             .map_err(|e| Error::Decode {
                 path: path.to_path_buf(),
-                reason: format!("cannot start the file player thread: {e}"),
+                reason: "cannot start the file player thread".into(),
+                source: Some(Box::new(e)),
             })?;
 
         Ok((

@@ -140,7 +140,7 @@ impl Supervisor {
         }
         let (s, ring) = match open_input(&self.selector, self.ring_s) {
             Ok(opened) => opened,
-            Err(e) => return Some(self.watch.failed_attempt(e.to_string())),
+            Err(e) => return Some(self.watch.failed_attempt(crate::error::report(&e))),
         };
         let (rate, stats) = (s.sample_rate(), ring.stats().clone());
         if let Err(e) = engine.replace_input(ring, rate) {

@@ -80,7 +80,10 @@ impl StreamResampler {
                 1,
                 FixedAsync::Input,
             )
-            .map_err(|e| Error::Resample(format!("{from} Hz -> {to} Hz: {e}")))?;
+            .map_err(|e| Error::Resample {
+                reason: format!("cannot resample {from} Hz to {to} Hz"),
+                source: Some(Box::new(e)),
+            })?;
             Some(r)
         };
         let delay = inner.as_ref().map_or(0, |r| r.output_delay());
@@ -188,11 +191,10 @@ impl StreamResampler {
         let Some(r) = self.inner.as_mut() else {
             return Ok(());
         };
-        let input = InterleavedSlice::new(&self.input[..], 1, self.chunk)
-            .map_err(|e| Error::Resample(e.to_string()))?;
+        let input = InterleavedSlice::new(&self.input[..], 1, self.chunk).map_err(resample_err)?;
         let n_out = self.output.len();
-        let mut output = InterleavedSlice::new_mut(&mut self.output[..], 1, n_out)
-            .map_err(|e| Error::Resample(e.to_string()))?;
+        let mut output =
+            InterleavedSlice::new_mut(&mut self.output[..], 1, n_out).map_err(resample_err)?;
         let indexing = Indexing {
             input_offset: 0,
             output_offset: 0,
@@ -201,7 +203,7 @@ impl StreamResampler {
         };
         let (_, produced) = r
             .process_into_buffer(&input, &mut output, Some(&indexing))
-            .map_err(|e| Error::Resample(e.to_string()))?;
+            .map_err(resample_err)?;
         let skip = self.skip.min(produced);
         self.skip -= skip;
         out.extend_from_slice(&self.output[skip..produced]);
@@ -325,5 +327,13 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("4000") && e.contains("8000"), "{e}");
+    }
+}
+
+/// A resampling step that failed (rubato's error kept as the source).
+fn resample_err(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Resample {
+        reason: "resampling a block failed".into(),
+        source: Some(Box::new(e)),
     }
 }

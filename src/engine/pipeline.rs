@@ -490,6 +490,7 @@ impl<C: TagClassifier> Scorer<C> {
                     "aggregate dimension {} but classifier input {d}",
                     aggregates.dim()
                 ),
+                source: None,
             });
         }
         for (k, v) in View::ALL.iter().enumerate() {

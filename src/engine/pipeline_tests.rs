@@ -42,6 +42,7 @@ impl SegmentModel for Recorder {
             return Err(Error::Inference {
                 stage: "recorder".into(),
                 reason: format!("buffer sizes {} / {}", segments.len(), out.len()),
+                source: None,
             });
         }
         for (seg, o) in segments.chunks(per).zip(out.chunks_mut(self.n_mels)) {

@@ -174,7 +174,7 @@ impl Worker {
                 if done.is_ok() {
                     self.update(st, false)?;
                 }
-                let _ = reply.send(done.map_err(|e| e.to_string()));
+                let _ = reply.send(done.map_err(|e| crate::error::report(&e)));
                 return Ok(false);
             }
         };
@@ -214,7 +214,7 @@ impl Worker {
                 Ok(false)
             }
             Err(e) => {
-                let _ = reply.send(Err(e.to_string()));
+                let _ = reply.send(Err(crate::error::report(&e)));
                 Err(e)
             }
         }

@@ -180,9 +180,10 @@ impl Manifest {
             let bytes = std::fs::read(&path).map_err(|e| Error::Model {
                 path: path.clone(),
                 reason: format!(
-                    "cannot read it ({e}); the manifest {} lists it",
+                    "cannot read it; the manifest {} lists it",
                     self.path.display()
                 ),
+                source: Some(Box::new(e)),
             })?;
             let got = hex::encode(Sha256::digest(&bytes));
             if !got.eq_ignore_ascii_case(sha) {
@@ -191,6 +192,7 @@ impl Manifest {
                     reason: format!(
                         "SHA-256 {got} does not match the manifest's {sha} (file changed, truncated or from another model version)"
                     ),
+                    source: None,
                 });
             }
         }

@@ -16,15 +16,36 @@ fn model_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::Model {
         path: path.to_path_buf(),
         reason: reason.into(),
+        source: None,
+    }
+}
+
+/// ONNX Runtime refused the model file at `path` while `doing` something.
+fn ort_model_err(path: &Path, doing: &str, e: impl Into<ort::Error>) -> Error {
+    Error::Model {
+        path: path.to_path_buf(),
+        reason: doing.to_string(),
+        source: Some(Box::new(e.into())),
+    }
+}
+
+/// ONNX Runtime failed while running `stage`.
+fn ort_inference_err(stage: String, e: ort::Error) -> Error {
+    Error::Inference {
+        stage,
+        reason: "ONNX Runtime failed".into(),
+        source: Some(Box::new(e)),
     }
 }
 
 fn open_session(path: &Path, device: Device, intra_threads: usize) -> Result<Session> {
     let env = runtime::environment()?;
     let eps = runtime::execution_providers(device)?;
-    let fail =
-        |e: ort::Error<ort::session::builder::SessionBuilder>| model_err(path, e.to_string());
-    let builder = Session::builder(env).map_err(|e| model_err(path, e.to_string()))?;
+    let fail = |e: ort::Error<ort::session::builder::SessionBuilder>| {
+        ort_model_err(path, "cannot set up a session for it", e)
+    };
+    let builder = Session::builder(env)
+        .map_err(|e| ort_model_err(path, "cannot set up a session for it", e))?;
     let builder = builder
         .with_intra_threads(intra_threads.max(1))
         .map_err(fail)?;
@@ -41,7 +62,7 @@ fn open_session(path: &Path, device: Device, intra_threads: usize) -> Result<Ses
             })?;
     builder
         .commit_from_file(path)
-        .map_err(|e| model_err(path, format!("ONNX Runtime cannot load it: {e}")))
+        .map_err(|e| ort_model_err(path, "ONNX Runtime cannot load it", e))
 }
 
 /// Checks a session's input or output against an expected name and shape (`-1` = any).
@@ -148,29 +169,23 @@ impl ScaleModel {
                     segments.len(),
                     out.len()
                 ),
+                source: None,
             });
         }
-        let fail = |e: ort::Error| Error::Inference {
-            stage: format!("scale {} ({})", self.name, self.path.display()),
-            reason: e.to_string(),
+        let fail = |e: ort::Error| {
+            ort_inference_err(format!("scale {} ({})", self.name, self.path.display()), e)
         };
         let input =
             TensorRef::from_array_view(([n, self.frames, self.n_mels], segments)).map_err(fail)?;
         let outputs = self
             .session
             .run(ort::inputs![self.input.as_str() => input])
-            .map_err(|e| Error::Inference {
-                stage: format!("scale {}", self.name),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| ort_inference_err(format!("scale {}", self.name), e))?;
         let mut off = 0;
         for (name, width) in &self.outputs {
             let (_, data) = outputs[name.as_str()]
                 .try_extract_tensor::<f32>()
-                .map_err(|e| Error::Inference {
-                    stage: format!("scale {} output {name}", self.name),
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| ort_inference_err(format!("scale {} output {name}", self.name), e))?;
             for i in 0..n {
                 out[i * self.dim + off..i * self.dim + off + width]
                     .copy_from_slice(&data[i * width..(i + 1) * width]);
@@ -228,12 +243,10 @@ impl Classifier {
                     features.len(),
                     out.len()
                 ),
+                source: None,
             });
         }
-        let fail = |e: ort::Error| Error::Inference {
-            stage: "classifier".into(),
-            reason: e.to_string(),
-        };
+        let fail = |e: ort::Error| ort_inference_err("classifier".into(), e);
         let input = TensorRef::from_array_view(([n, self.input_dim], features)).map_err(fail)?;
         let outputs = self
             .session

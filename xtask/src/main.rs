@@ -226,7 +226,74 @@ fn test(extra: &[String]) -> Result<()> {
     pip_packages(TEST_PIP)?;
     run(cargo()
         .args(["test", "--release", "--workspace"])
-        .args(extra))
+        .args(extra))?;
+    core_without_features()
+}
+
+/// Crates the library's core must build without (issue 17): an embedder who turns the
+/// default features off gets none of them.
+const NOT_IN_CORE: &[&str] = &[
+    "cpal",
+    "alsa",
+    "clap",
+    "indicatif",
+    "ctrlc",
+    "anyhow",
+    "png",
+    "rosc",
+    "rayon",
+    "resvg",
+];
+
+/// Checks the core's dependency tree, then builds it and runs its unit tests and the
+/// parity and engine tests with `--no-default-features`.
+fn core_without_features() -> Result<()> {
+    let out = cargo()
+        .args([
+            "tree",
+            "-p",
+            "mstag",
+            "--no-default-features",
+            "-e",
+            "normal",
+        ])
+        .args(["--prefix", "none", "--format", "{p}"])
+        .output()
+        .context("running cargo tree")?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let found: Vec<&str> = NOT_IN_CORE
+        .iter()
+        .copied()
+        .filter(|name| {
+            tree.lines()
+                .any(|l| l.split_whitespace().next() == Some(*name))
+        })
+        .collect();
+    if !found.is_empty() {
+        bail!(
+            "the core (--no-default-features) depends on {}",
+            found.join(", ")
+        );
+    }
+    println!("xtask: the core builds without {}", NOT_IN_CORE.join(", "));
+    run(cargo().args([
+        "test",
+        "--release",
+        "-p",
+        "mstag",
+        "--no-default-features",
+        "--lib",
+        "--test",
+        "parity",
+        "--test",
+        "engine_builder",
+    ]))
 }
 
 fn train() -> Result<()> {

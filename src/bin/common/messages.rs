@@ -18,9 +18,24 @@ pub fn flag_of(setting: &str) -> Option<&'static str> {
     FLAGS.iter().find(|(s, _)| *s == setting).map(|(_, f)| *f)
 }
 
-/// `e` as a command-line user should read it: settings named by their flags, and the flag
-/// that tags silence when the silence gate left nothing to tag.
+/// `e` and its sources as a command-line user should read them (see [`describe_one`]).
 pub fn describe(e: &mstag::Error) -> String {
+    let mut text = describe_one(e);
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&match s.downcast_ref::<mstag::Error>() {
+            Some(m) => describe_one(m),
+            None => s.to_string(),
+        });
+        source = s.source();
+    }
+    text
+}
+
+/// `e`'s own message as a command-line user should read it: settings named by their flags,
+/// and the flag that tags silence when the silence gate left nothing to tag.
+pub fn describe_one(e: &mstag::Error) -> String {
     let text = e.to_string();
     match e {
         mstag::Error::InvalidSetting { name, .. } => match flag_of(name) {
@@ -43,7 +58,7 @@ pub fn describe(e: &mstag::Error) -> String {
 pub fn describe_chain(e: &anyhow::Error) -> String {
     e.chain()
         .map(|cause| match cause.downcast_ref::<mstag::Error>() {
-            Some(m) => describe(m),
+            Some(m) => describe_one(m),
             None => cause.to_string(),
         })
         .collect::<Vec<_>>()

@@ -117,7 +117,7 @@ fn bad_capacity_is_rejected_before_touching_devices() {
 fn unknown_device_is_a_device_error_naming_the_selector() {
     let sel = "no-such-device-7f3a";
     match open_input(sel, 1.0) {
-        Err(Error::Device { reason }) => {
+        Err(Error::Device { reason, .. }) => {
             assert!(
                 reason.contains(sel) || reason.contains("cannot list"),
                 "{reason}"
