@@ -165,7 +165,8 @@ impl ScaleAggregate {
                 // Recomputed from the ring each time: exact, no drift from add/subtract.
                 // Row by row into f64 accumulators, a block of columns at a time: the same
                 // additions in the same order per value as a column-by-column sum, but
-                // contiguous and vectorisable (about 10x faster than striding per column).
+                // contiguous and vectorisable, which striding per column is not (criterion's
+                // `aggregate/write_window_view` measures it; figures in BENCHMARKS.md).
                 const BLOCK: usize = 64;
                 let cap = self.win_t.len();
                 let n = self.win_len.max(1) as f64;

@@ -23,8 +23,8 @@ pub const MAX_RATE: u32 = 192_000;
 /// frames). Output comes a whole chunk at a time, so besides the filter delay
 /// ([`StreamResampler::output_delay`]) this is how long the resampler can hold a sample back,
 /// and live latency is counted from the audio's last sample. Per second of audio the cost
-/// depends little on it (criterion `dsp/resample_48k_to_22k`: 370 µs with 1,024-frame chunks,
-/// 412 µs with 48), while 1,024 frames at 48 kHz held a segment's end back by up to 21 ms.
+/// depends little on the chunk size (criterion `dsp/resample_48k_to_22k`, see BENCHMARKS.md),
+/// while 1,024-frame chunks at 48 kHz held a segment's end back by a whole chunk (21 ms).
 pub fn chunk_frames(input_rate: u32) -> usize {
     (input_rate as usize / 1000).clamp(16, 256)
 }
@@ -62,9 +62,9 @@ impl StreamResampler {
             None
         } else {
             // A 128-tap sinc, the nearest of 512 precomputed sub-sample phases: one dot product
-            // per output sample (linear interpolation between 128 phases needs two). 1.4x
-            // faster than that, for the demo clip's song-level scores within 10⁻⁵ of it and as
-            // far from a sinc-512 reference (BENCHMARKS.md, `cargo bench --bench options`).
+            // per output sample (linear interpolation between 128 phases needs two), so faster
+            // than that, for song-level scores as close to a sinc-512 reference (the figures
+            // are in BENCHMARKS.md, from `cargo bench --bench options`).
             let params = SincInterpolationParameters {
                 sinc_len: 128,
                 f_cutoff: None,

@@ -95,7 +95,7 @@ impl Default for EngineConfig {
             pipeline: PipelineConfig::default(),
             delivery: Delivery::Lossy,
             // Scheduled wake-ups with a 1 ms poll near a segment's end: the latency of 1 ms
-            // polling at about a fifth of the CPU of 2 ms polling (BENCHMARKS.md).
+            // polling for less CPU than polling every 2 ms (measurements in BENCHMARKS.md).
             poll: Duration::from_millis(1),
             wake: Wake::Scheduled {
                 early: Duration::from_millis(2),
