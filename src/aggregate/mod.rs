@@ -86,6 +86,7 @@ impl ScaleAggregate {
         }
     }
 
+    /// Length of this scale's feature vector (all its levels' activations, concatenated).
     pub fn dim(&self) -> usize {
         self.dim
     }
@@ -217,10 +218,12 @@ fn ema_alpha(hop_s: f64, tau_s: f64) -> f64 {
 /// concatenated in manifest order) for each view.
 #[derive(Debug, Clone)]
 pub struct Aggregates {
+    /// One aggregate per scale, in manifest order.
     pub scales: Vec<ScaleAggregate>,
 }
 
 impl Aggregates {
+    /// The aggregates of `scales`, given in manifest order.
     pub fn new(scales: Vec<ScaleAggregate>) -> Self {
         Aggregates { scales }
     }
@@ -253,6 +256,7 @@ impl Aggregates {
         self.scales.iter().any(ScaleAggregate::is_looped)
     }
 
+    /// Empties every scale's aggregates: a new session (see [`ScaleAggregate::reset`]).
     pub fn reset(&mut self) {
         self.scales.iter_mut().for_each(ScaleAggregate::reset);
     }

@@ -15,8 +15,9 @@ use rubato::{
 
 use crate::error::{Error, Result};
 
-/// Lowest and highest input rates accepted.
+/// Lowest sample rate accepted, Hz, for the input and the models alike.
 pub const MIN_RATE: u32 = 8_000;
+/// Highest sample rate accepted, Hz, for the input and the models alike.
 pub const MAX_RATE: u32 = 192_000;
 
 /// Input frames resampled at a time for an input rate: about 1 ms of input (16 to 256
@@ -29,6 +30,9 @@ pub fn chunk_frames(input_rate: u32) -> usize {
     (input_rate as usize / 1000).clamp(16, 256)
 }
 
+/// Resamples a mono stream from one rate to another, pushed in pieces of any size, with the
+/// same output whatever the cut (see the module documentation). Equal rates pass samples
+/// through unchanged.
 pub struct StreamResampler {
     inner: Option<Async<f32>>,
     from: u32,
@@ -43,6 +47,11 @@ pub struct StreamResampler {
 }
 
 impl StreamResampler {
+    /// A resampler from `from` Hz to `to` Hz.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] when either rate is outside [`MIN_RATE`]..=[`MAX_RATE`];
+    /// [`Error::Resample`] when rubato cannot build the filter for the ratio.
     pub fn new(from: u32, to: u32) -> Result<Self> {
         for (name, rate) in [("input sample rate", from), ("model sample rate", to)] {
             if !(MIN_RATE..=MAX_RATE).contains(&rate) {
@@ -99,9 +108,11 @@ impl StreamResampler {
         })
     }
 
+    /// The rate samples are pushed at, Hz.
     pub fn input_rate(&self) -> u32 {
         self.from
     }
+    /// The rate samples come out at (the models' rate), Hz.
     pub fn output_rate(&self) -> u32 {
         self.to
     }
