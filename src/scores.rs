@@ -17,9 +17,9 @@ pub enum View {
 }
 
 impl View {
-    /// The three views, in the order they are listed everywhere (session, window, EMA).
+    /// The three views, in this order: session, window, EMA.
     pub const ALL: [View; 3] = [View::Session, View::Window, View::Ema];
-    /// The view's name as the command line, JSON and OSC spell it: `session`, `window` or `ema`.
+    /// The view's name as JSON output and OSC spell it: `session`, `window` or `ema`.
     pub fn name(self) -> &'static str {
         match self {
             View::Session => "session",
