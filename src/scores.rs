@@ -17,7 +17,9 @@ pub enum View {
 }
 
 impl View {
+    /// The three views, in this order: session, window, EMA.
     pub const ALL: [View; 3] = [View::Session, View::Window, View::Ema];
+    /// The view's name as JSON output and OSC spell it: `session`, `window` or `ema`.
     pub fn name(self) -> &'static str {
         match self {
             View::Session => "session",
@@ -34,8 +36,11 @@ pub struct Scores {
     pub t: f64,
     /// Number of valid entries in each score array.
     pub n_tags: usize,
+    /// Scores of the session mean, each in 0..1; only the first `n_tags` are valid.
     pub session: [f32; MAX_TAGS],
+    /// Scores of the sliding-window mean, each in 0..1; only the first `n_tags` are valid.
     pub window: [f32; MAX_TAGS],
+    /// Scores of the exponential moving average, each in 0..1; only the first `n_tags` are valid.
     pub ema: [f32; MAX_TAGS],
     /// Frames dropped by the audio side so far.
     pub dropped: u64,
@@ -68,6 +73,7 @@ impl Default for Scores {
 }
 
 impl Scores {
+    /// The `n_tags` valid scores of one view, in manifest tag order.
     pub fn view(&self, v: View) -> &[f32] {
         match v {
             View::Session => &self.session[..self.n_tags],

@@ -86,6 +86,7 @@ impl ScaleAggregate {
         }
     }
 
+    /// Length of this scale's feature vector (all its levels' activations, concatenated).
     pub fn dim(&self) -> usize {
         self.dim
     }
@@ -165,7 +166,8 @@ impl ScaleAggregate {
                 // Recomputed from the ring each time: exact, no drift from add/subtract.
                 // Row by row into f64 accumulators, a block of columns at a time: the same
                 // additions in the same order per value as a column-by-column sum, but
-                // contiguous and vectorisable (about 10x faster than striding per column).
+                // contiguous and vectorisable, which striding per column is not (criterion's
+                // `aggregate/write_window_view` measures it; figures in BENCHMARKS.md).
                 const BLOCK: usize = 64;
                 let cap = self.win_t.len();
                 let n = self.win_len.max(1) as f64;
@@ -216,10 +218,12 @@ fn ema_alpha(hop_s: f64, tau_s: f64) -> f64 {
 /// concatenated in manifest order) for each view.
 #[derive(Debug, Clone)]
 pub struct Aggregates {
+    /// One aggregate per scale, in manifest order.
     pub scales: Vec<ScaleAggregate>,
 }
 
 impl Aggregates {
+    /// The aggregates of `scales`, given in manifest order.
     pub fn new(scales: Vec<ScaleAggregate>) -> Self {
         Aggregates { scales }
     }
@@ -252,6 +256,7 @@ impl Aggregates {
         self.scales.iter().any(ScaleAggregate::is_looped)
     }
 
+    /// Empties every scale's aggregates: a new session (see [`ScaleAggregate::reset`]).
     pub fn reset(&mut self) {
         self.scales.iter_mut().for_each(ScaleAggregate::reset);
     }

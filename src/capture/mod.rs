@@ -1,5 +1,5 @@
 //! Audio sources that feed the lock-free ring ([`crate::stream`]): a live input device
-//! ([`device`]) or a file played as if it were one ([`file`](mod@file)).
+//! (`device`, feature `capture`) or a file played as if it were one ([`file`](mod@file)).
 //!
 //! Both hand back a [`RingConsumer`](crate::stream::RingConsumer) carrying interleaved `f32`
 //! frames at the source's own sample rate and channel count.

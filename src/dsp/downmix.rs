@@ -8,6 +8,7 @@ pub struct Downmixer {
 }
 
 impl Downmixer {
+    /// A downmixer that has replaced no samples yet.
     pub fn new() -> Self {
         Self::default()
     }

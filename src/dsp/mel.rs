@@ -17,16 +17,28 @@ use crate::error::{Error, Result};
 /// Front-end parameters, read from the model manifest.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct FrontendConfig {
+    /// FFT size and frame length, in samples at the models' rate (16 to 65,536).
     pub n_fft: usize,
+    /// Samples between the starts of consecutive frames (1 to `n_fft`).
     pub hop: usize,
+    /// Mel bands per frame (1 to 1,024).
     pub n_mels: usize,
+    /// Lowest filterbank frequency, Hz (0 up to below Nyquist).
     pub f_min: f64,
+    /// Highest filterbank frequency, Hz (above `f_min`, at most Nyquist).
     pub f_max: f64,
+    /// Analysis window; only `hann_periodic` is supported.
     pub window: String,
+    /// Exponent of the magnitude spectrum; only 2 (power) is supported.
     pub power: f64,
+    /// Whether frames are centred on padded samples; only `false` is supported (uncentred frames
+    /// stream exactly).
     pub center: bool,
+    /// Mel scale of the filterbank's centre frequencies; only `slaney` is supported.
     pub mel_scale: String,
+    /// Filter normalisation; only `slaney` (area normalisation) is supported.
     pub mel_norm: String,
+    /// Compression constant in `log10(1 + log_c * mel)`; must be above 0.
     pub log_c: f64,
 }
 
@@ -153,6 +165,11 @@ pub struct MelFrontEnd {
 }
 
 impl MelFrontEnd {
+    /// A front end for audio at `sample_rate` Hz (the models' rate: resample first).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] (named `frontend`) when `cfg` describes something this
+    /// implementation does not compute (see [`FrontendConfig::validate`]).
     pub fn new(sample_rate: u32, cfg: &FrontendConfig) -> Result<Self> {
         cfg.validate(sample_rate)
             .map_err(|reason| Error::InvalidSetting {
@@ -180,10 +197,12 @@ impl MelFrontEnd {
         })
     }
 
+    /// Mel bands per emitted frame.
     pub fn n_mels(&self) -> usize {
         self.cfg.n_mels
     }
 
+    /// Input samples per emitted frame (the frame hop).
     pub fn hop(&self) -> usize {
         self.cfg.hop
     }

@@ -15,20 +15,24 @@ use rubato::{
 
 use crate::error::{Error, Result};
 
-/// Lowest and highest input rates accepted.
+/// Lowest sample rate accepted, Hz, for the input and the models alike.
 pub const MIN_RATE: u32 = 8_000;
+/// Highest sample rate accepted, Hz, for the input and the models alike.
 pub const MAX_RATE: u32 = 192_000;
 
 /// Input frames resampled at a time for an input rate: about 1 ms of input (16 to 256
 /// frames). Output comes a whole chunk at a time, so besides the filter delay
 /// ([`StreamResampler::output_delay`]) this is how long the resampler can hold a sample back,
 /// and live latency is counted from the audio's last sample. Per second of audio the cost
-/// depends little on it (criterion `dsp/resample_48k_to_22k`: 370 µs with 1,024-frame chunks,
-/// 412 µs with 48), while 1,024 frames at 48 kHz held a segment's end back by up to 21 ms.
+/// depends little on the chunk size (criterion `dsp/resample_48k_to_22k`, see BENCHMARKS.md),
+/// while 1,024-frame chunks at 48 kHz held a segment's end back by a whole chunk (21 ms).
 pub fn chunk_frames(input_rate: u32) -> usize {
     (input_rate as usize / 1000).clamp(16, 256)
 }
 
+/// Resamples a mono stream from one rate to another, pushed in pieces of any size, with the
+/// same output whatever the cut (see the module documentation). Equal rates pass samples
+/// through unchanged.
 pub struct StreamResampler {
     inner: Option<Async<f32>>,
     from: u32,
@@ -43,6 +47,11 @@ pub struct StreamResampler {
 }
 
 impl StreamResampler {
+    /// A resampler from `from` Hz to `to` Hz.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] when either rate is outside [`MIN_RATE`]..=[`MAX_RATE`];
+    /// [`Error::Resample`] when rubato cannot build the filter for the ratio.
     pub fn new(from: u32, to: u32) -> Result<Self> {
         for (name, rate) in [("input sample rate", from), ("model sample rate", to)] {
             if !(MIN_RATE..=MAX_RATE).contains(&rate) {
@@ -62,9 +71,9 @@ impl StreamResampler {
             None
         } else {
             // A 128-tap sinc, the nearest of 512 precomputed sub-sample phases: one dot product
-            // per output sample (linear interpolation between 128 phases needs two). 1.4x
-            // faster than that, for the demo clip's song-level scores within 10⁻⁵ of it and as
-            // far from a sinc-512 reference (BENCHMARKS.md, `cargo bench --bench options`).
+            // per output sample (linear interpolation between 128 phases needs two), so faster
+            // than that, for song-level scores as close to a sinc-512 reference (the figures
+            // are in BENCHMARKS.md, from `cargo bench --bench options`).
             let params = SincInterpolationParameters {
                 sinc_len: 128,
                 f_cutoff: None,
@@ -102,9 +111,11 @@ impl StreamResampler {
         })
     }
 
+    /// The rate samples are pushed at, Hz.
     pub fn input_rate(&self) -> u32 {
         self.from
     }
+    /// The rate samples come out at (the models' rate), Hz.
     pub fn output_rate(&self) -> u32 {
         self.to
     }

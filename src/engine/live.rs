@@ -36,7 +36,11 @@ pub enum Wake {
     /// whole callbacks of the size last seen. The latency of polling every `poll` for a
     /// fraction of the wake-ups (BENCHMARKS.md). After [`IDLE_AFTER`] without input (a
     /// stopped host, a paused file) the looks back off to one every [`IDLE_POLL_MAX`].
-    Scheduled { early: Duration },
+    Scheduled {
+        /// How long before the segment's input can have arrived the thread wakes to start
+        /// polling (a margin for callbacks that come early or in bursts).
+        early: Duration,
+    },
 }
 
 /// The smallest ring, in seconds of input at `input_rate` Hz, between a producer that
@@ -74,12 +78,18 @@ pub const IDLE_AFTER: Duration = Duration::from_millis(100);
 pub const IDLE_POLL_MAX: Duration = Duration::from_millis(10);
 pub(crate) const SCHEDULED_SLEEP_MAX: Duration = Duration::from_millis(250);
 
+/// How an [`Engine`] analyses and delivers: the pipeline's views, how updates reach the
+/// consumer, how the inference thread waits for audio, and how much it analyses.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineConfig {
+    /// Views and the silence gate (checked when the engine starts).
     pub pipeline: PipelineConfig,
+    /// Whether updates may be skipped when the consumer of [`Engine::updates`] lags.
     pub delivery: Delivery,
     /// Sleep between looks at an empty ring (see [`Wake`]).
     pub poll: Duration,
+    /// How the thread waits while the ring is empty: a look every [`EngineConfig::poll`], or
+    /// sleeps scheduled for the next segment's end.
     pub wake: Wake,
     /// Samples popped from the ring per pipeline push.
     pub block_frames: usize,
@@ -95,7 +105,7 @@ impl Default for EngineConfig {
             pipeline: PipelineConfig::default(),
             delivery: Delivery::Lossy,
             // Scheduled wake-ups with a 1 ms poll near a segment's end: the latency of 1 ms
-            // polling at about a fifth of the CPU of 2 ms polling (BENCHMARKS.md).
+            // polling for less CPU than polling every 2 ms (measurements in BENCHMARKS.md).
             poll: Duration::from_millis(1),
             wake: Wake::Scheduled {
                 early: Duration::from_millis(2),
@@ -109,12 +119,22 @@ impl Default for EngineConfig {
 /// What the inference thread reports when it ends.
 #[derive(Debug, Clone)]
 pub struct EngineSummary {
+    /// The scores at the end of input (the song-level result in [`Scores::session`]); `None`
+    /// when none could be made (see `no_scores_reason`).
     pub final_scores: Option<Scores>,
+    /// Seconds of input analysed, at the input's rate.
     pub seconds: f64,
+    /// Segments analysed, summed over scales, silent ones included.
     pub segments: u64,
+    /// Segments left out of the aggregates by the silence gate
+    /// ([`PipelineConfig::silence_gate`]).
     pub silent_segments: u64,
+    /// Input frames the audio side dropped because the ring was full.
     pub dropped_frames: u64,
+    /// Updates not delivered on the updates channel because its consumer lagged
+    /// ([`Delivery::Lossy`]).
     pub skipped_updates: u64,
+    /// NaN or infinite input samples, replaced by 0 before analysis.
     pub non_finite_samples: u64,
     /// Time from popping the block that completed a segment to publishing its scores, seconds.
     pub publish_latency_s: Vec<f64>,
@@ -128,6 +148,8 @@ pub struct EngineSummary {
 pub struct Latest(Arc<Mutex<triple_buffer::Output<Scores>>>);
 
 impl Latest {
+    /// A copy of the most recent scores (all zero, `seq` 0, before the first publish). Takes a
+    /// short lock shared only with other readers, never with the inference thread.
     pub fn get(&self) -> Scores {
         *self.0.lock().read()
     }
@@ -337,6 +359,7 @@ impl Engine {
         self.latest.clone()
     }
 
+    /// Segments analysed so far, summed over scales (updated at each publish).
     pub fn segments(&self) -> u64 {
         self.segments.load(Ordering::Relaxed)
     }
@@ -419,6 +442,8 @@ impl Engine {
         }
     }
 
+    /// True once the inference thread has ended: end of input, a stop request, or an error
+    /// (which [`Engine::join`] or [`Engine::stop`] then returns).
     pub fn is_finished(&self) -> bool {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
     }

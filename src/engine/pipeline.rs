@@ -35,6 +35,11 @@ impl Default for PipelineConfig {
 pub const DEFAULT_SILENCE_GATE: f32 = 1e-3;
 
 impl PipelineConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] named `window` or `ema` when a length is not a finite number of
+    /// seconds above 0 and at most 3600.
     pub fn validate(&self) -> Result<()> {
         if !(self.window_s.is_finite() && self.window_s > 0.0 && self.window_s <= 3600.0) {
             return Err(Error::InvalidSetting {
@@ -79,6 +84,7 @@ pub struct FeaturePipeline<M = ScaleModel> {
     cursors: Vec<ScaleCursor>,
     models: Vec<M>,
     feat: Vec<f32>,
+    /// The running session, window and EMA aggregates of every scale: what the classifier reads.
     pub aggregates: Aggregates,
     cfg: PipelineConfig,
     input_frames: u64,
@@ -153,12 +159,16 @@ impl<M: SegmentModel> FeaturePipeline<M> {
         })
     }
 
+    /// Interleaved channels per input frame.
     pub fn channels(&self) -> usize {
         self.channels
     }
+    /// The input's sample rate, Hz (the rate pushed now, after any
+    /// [`set_input_rate`](Self::set_input_rate)).
     pub fn input_rate(&self) -> u32 {
         self.input_rate
     }
+    /// The view lengths and silence gate in use.
     pub fn config(&self) -> PipelineConfig {
         self.cfg
     }
@@ -170,6 +180,8 @@ impl<M: SegmentModel> FeaturePipeline<M> {
     pub fn segments(&self) -> u64 {
         self.segments
     }
+    /// Segments the silence gate left out of the aggregates (also counted in
+    /// [`segments`](Self::segments)).
     pub fn silent_segments(&self) -> u64 {
         self.silent_segments
     }

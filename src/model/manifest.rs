@@ -11,6 +11,8 @@ use crate::dsp::FrontendConfig;
 use crate::error::{Error, Result};
 use crate::scores::MAX_TAGS;
 
+/// One level of a scale's features: a conv layer's activations, max-pooled over the segment,
+/// read from one output of the scale's ONNX graph.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Level {
     /// Output name in the scale's ONNX graph.
@@ -21,16 +23,22 @@ pub struct Level {
     pub width: usize,
 }
 
+/// One scale: a CNN that reads segments of one length and gives one or more levels of features.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Scale {
+    /// The scale's name (`s18`), used in `feature_order` as `<name>/<level output>`.
     pub name: String,
     /// Segment length in mel frames.
     pub frames: usize,
     /// Frames between the starts of consecutive segments.
     pub hop_frames: usize,
+    /// The scale's ONNX file, a plain relative path inside the manifest's folder.
     pub file: String,
+    /// The file's SHA-256, lowercase hex, checked by [`Manifest::verify_files`].
     pub sha256: String,
+    /// Input name in the ONNX graph (a `[segments, frames, n_mels]` tensor of log-mel values).
     pub input: String,
+    /// The levels this scale contributes, in feature order (at least one).
     pub levels: Vec<Level>,
 }
 
@@ -41,28 +49,46 @@ impl Scale {
     }
 }
 
+/// The classifier: a small DNN from the concatenated song-level features to the tag scores.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ClassifierSpec {
+    /// The classifier's ONNX file, a plain relative path inside the manifest's folder.
     pub file: String,
+    /// The file's SHA-256, lowercase hex, checked by [`Manifest::verify_files`].
     pub sha256: String,
+    /// Input name in the ONNX graph (a `[batch, input_dim]` tensor of features).
     pub input: String,
+    /// Output name in the ONNX graph (a `[batch, tags]` tensor of scores in 0..1).
     pub output: String,
+    /// Feature values the classifier reads: must equal the sum of every level's width.
     pub input_dim: usize,
 }
 
+/// A model set as `models/manifest.json` describes it, parsed and checked
+/// ([`Manifest::load`]).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Manifest {
+    /// Manifest format version; this mstag reads format 1.
     pub format: u32,
+    /// Name of the model set.
     pub name: String,
+    /// The models' sample rate, Hz (8,000 to 192,000): input is resampled to it.
     pub sample_rate: u32,
+    /// The log-mel front end the models were trained with.
     pub frontend: FrontendConfig,
+    /// The scales, in feature order (at least one).
     pub scales: Vec<Scale>,
+    /// The classifier over the concatenated features.
     pub classifier: ClassifierSpec,
+    /// The classifier's input layout: `<scale>/<level output>` for every level of every scale, in
+    /// order (checked against `scales`).
     pub feature_order: Vec<String>,
+    /// Tag names in the order of the classifier's outputs (1 to [`MAX_TAGS`]).
     pub tags: Vec<String>,
     /// Folder the manifest was read from; model files are relative to it.
     #[serde(skip)]
     pub dir: PathBuf,
+    /// The manifest file itself, as given to [`Manifest::load`] or [`Manifest::parse`].
     #[serde(skip)]
     pub path: PathBuf,
 }
@@ -146,6 +172,7 @@ impl Manifest {
         self.classifier.input_dim
     }
 
+    /// Number of tags the classifier scores.
     pub fn n_tags(&self) -> usize {
         self.tags.len()
     }
@@ -161,6 +188,7 @@ impl Manifest {
         self.scales.iter().map(|s| s.frames).min().unwrap_or(0)
     }
 
+    /// A model file named in the manifest, resolved against the manifest's folder.
     pub fn file_path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
     }

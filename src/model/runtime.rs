@@ -14,6 +14,7 @@ pub const ORT_VERSION: &str = "1.31.1";
 /// Where inference runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
+    /// ONNX Runtime's CPU execution provider (the default; always available).
     Cpu,
     /// CUDA execution provider; fails loudly where there is none.
     Cuda,

@@ -104,9 +104,13 @@ fn check_outlet(
 /// One scale's CNN: a segment `[frames, n_mels]` in, its pooled level activations out.
 pub struct ScaleModel {
     session: Session,
+    /// The scale's name from the manifest (`s18`).
     pub name: String,
+    /// Segment length, mel frames.
     pub frames: usize,
+    /// Mel frames between the starts of consecutive segments.
     pub hop_frames: usize,
+    /// Mel bands per frame.
     pub n_mels: usize,
     input: String,
     outputs: Vec<(String, usize)>,
@@ -201,7 +205,9 @@ pub struct Classifier {
     session: Session,
     input: String,
     output: String,
+    /// Feature values per input row (the manifest's `input_dim`).
     pub input_dim: usize,
+    /// Scores per output row, one per tag.
     pub n_tags: usize,
 }
 
@@ -289,8 +295,11 @@ impl TagClassifier for Classifier {
 
 /// Everything needed to tag: the manifest, one CNN per scale and the classifier.
 pub struct ModelSet {
+    /// The manifest the models were loaded from (checksums verified).
     pub manifest: Manifest,
+    /// One CNN per scale, in manifest order.
     pub scales: Vec<ScaleModel>,
+    /// The song-level classifier.
     pub classifier: Classifier,
 }
 

@@ -51,7 +51,9 @@ const CLEAR_SCREEN: &str = "\x1b[2J\x1b[H";
 /// A terminal's size in character cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TermSize {
+    /// Width, character cells.
     pub cols: usize,
+    /// Height, lines.
     pub rows: usize,
 }
 

@@ -117,10 +117,12 @@ pub fn ring(channels: usize, capacity_frames: usize) -> (RingProducer, RingConsu
 }
 
 impl RingProducer {
+    /// Interleaved channels per frame; every push takes whole frames.
     pub fn channels(&self) -> usize {
         self.channels
     }
 
+    /// The counters this ring shares with its consumer (frames pushed and dropped).
     pub fn stats(&self) -> &Arc<RingStats> {
         &self.stats
     }
@@ -236,10 +238,12 @@ impl RingProducer {
 }
 
 impl RingConsumer {
+    /// Interleaved channels per frame; pops return whole frames only.
     pub fn channels(&self) -> usize {
         self.channels
     }
 
+    /// The counters this ring shares with its producer (frames pushed and dropped).
     pub fn stats(&self) -> &Arc<RingStats> {
         &self.stats
     }

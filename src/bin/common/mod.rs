@@ -168,7 +168,7 @@ pub struct LiveArgs {
 #[command(next_help_heading = "OSC output")]
 pub struct OscArgs {
     /// Send the scores as OSC over UDP to HOST:PORT (repeatable for several receivers;
-    /// IPv6 in brackets, e.g. [::1]:9000)
+    /// IPv6 in brackets, e.g. `[::1]:9000`)
     #[arg(long = "osc", value_name = "HOST:PORT")]
     pub osc: Vec<String>,
     /// Address prefix of the OSC messages (`/` for none)

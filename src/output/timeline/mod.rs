@@ -3,8 +3,8 @@
 //! Rows are tags, columns are time steps, colour is the score (0..1) on a viridis-like
 //! perceptual colormap; a time axis and a colour legend come with it.
 //!
-//! There is one drawing: [`layout`] places everything, [`svg`] writes it as an SVG
-//! document, and [`png`] renders that same document to pixels with `resvg`, using a font
+//! There is one drawing: `layout` places everything, `svg` writes it as an SVG
+//! document, and `png` renders that same document to pixels with `resvg`, using a font
 //! found on the system (an error says so when there is none).
 
 use std::path::Path;
