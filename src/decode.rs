@@ -500,7 +500,8 @@ mod tests {
         let dir = TempDir::new("dec");
         let path = dir.path("does-not-exist.flac");
         let err = AudioFile::open(&path).unwrap_err();
-        let msg = err.to_string();
+        // What a person sees: the message and its source (the operating system's words).
+        let msg = crate::error::report(&err);
         assert!(matches!(err, Error::Io { .. }), "{err:?}");
         assert!(msg.contains(&*path.to_string_lossy()), "{msg}");
         assert!(msg.to_lowercase().contains("no such file"), "{msg}");
