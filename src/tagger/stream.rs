@@ -112,7 +112,7 @@ impl StreamTagger {
         self.pipeline.time_s()
     }
 
-    /// Feeds interleaved samples (whole frames). Returns the new scores when this push
+    /// Feeds interleaved samples (whole frames). Returns (a copy of) the new scores when this push
     /// completed a segment and every scale has one, `None` otherwise (the last scores stay
     /// readable through [`latest`](Self::latest)).
     ///
@@ -121,7 +121,7 @@ impl StreamTagger {
     ///
     /// # Errors
     /// [`Error::Inference`] when a model fails.
-    pub fn push(&mut self, interleaved: &[f32]) -> Result<Option<&Scores>> {
+    pub fn push(&mut self, interleaved: &[f32]) -> Result<Option<Scores>> {
         if self.pipeline.push(interleaved)? == 0 {
             return Ok(None);
         }
@@ -140,7 +140,7 @@ impl StreamTagger {
                 tl.next_s += tl.opts.step_s;
             }
         }
-        Ok(ready.then_some(&self.scores))
+        Ok(ready.then_some(self.scores))
     }
 
     /// The scores of the last push that made some, if any did.
