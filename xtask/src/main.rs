@@ -293,6 +293,8 @@ fn core_without_features() -> Result<()> {
         "parity",
         "--test",
         "engine_builder",
+        "--test",
+        "tagger",
     ]))
 }
 
