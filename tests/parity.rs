@@ -4,41 +4,8 @@ mod common;
 
 use std::path::Path;
 
-use mstag::capture::file::{FilePlayer, Pace};
-use mstag::engine::{Delivery, Engine, EngineConfig, View};
-
 fn offline_scores(path: &Path) -> Vec<f32> {
     common::tagger().tag_path(path).unwrap().scores().to_vec()
-}
-
-fn live_fast(path: &Path) -> (Vec<f32>, mstag::engine::EngineSummary, usize) {
-    let (player, ring) = FilePlayer::start(path, Pace::Fast, 1.0).unwrap();
-    let cfg = EngineConfig {
-        delivery: Delivery::Lossless,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::builder(common::models(), ring, player.sample_rate())
-        .config(cfg)
-        .updates(4096)
-        .start()
-        .unwrap();
-    let mut updates = 0;
-    let mut last_t = 0.0;
-    for s in engine.updates().expect("updates channel").iter() {
-        assert!(s.t >= last_t, "time goes forward");
-        last_t = s.t;
-        for v in View::ALL {
-            assert!(s
-                .view(v)
-                .iter()
-                .all(|x| x.is_finite() && (0.0..=1.0).contains(x)));
-        }
-        updates += 1;
-    }
-    drop(player);
-    let summary = engine.join().unwrap();
-    let f = summary.final_scores.expect("final scores");
-    (f.view(View::Session).to_vec(), summary, updates)
 }
 
 #[test]
@@ -73,7 +40,7 @@ fn demo_clip_scores_equal_the_python_reference() {
 fn live_path_ends_with_the_offline_song_level_scores() {
     let clip = common::demo_clip();
     let offline = offline_scores(&clip);
-    let (live, summary, updates) = live_fast(&clip);
+    let (live, summary, updates) = common::live_fast(&clip);
     let err = common::max_abs_err(&live, &offline);
     assert!(err <= 1e-5, "live session vs offline: {err:e}");
     assert_eq!(summary.dropped_frames, 0, "--fast never drops");

@@ -7,9 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mstag::capture::file::{FilePlayer, Pace};
 use mstag::engine::min_duration_s;
-use mstag::engine::{Delivery, Engine, EngineConfig, View};
+use mstag::engine::View;
 use mstag::model::Manifest;
 
 /// `seconds` of the demo clip from 10 s in (music throughout), as a WAV in `dir`.
@@ -111,19 +110,7 @@ fn the_live_path_loops_short_clips_like_mstag_tag() {
     for seconds in [0.6, 1.0] {
         let path = clip(&dir, seconds);
         let offline = tag(&path).unwrap();
-        let (player, ring) = FilePlayer::start(&path, Pace::Fast, 1.0).unwrap();
-        let cfg = EngineConfig {
-            delivery: Delivery::Lossless,
-            ..EngineConfig::default()
-        };
-        let engine = Engine::builder(common::models(), ring, player.sample_rate())
-            .config(cfg)
-            .updates(4096)
-            .start()
-            .unwrap();
-        for _ in engine.updates().expect("updates channel").iter() {}
-        drop(player);
-        let summary = engine.join().unwrap();
+        let (_, summary, _) = common::live_fast(&path);
         let last = summary
             .final_scores
             .expect("a short clip gets final scores live");

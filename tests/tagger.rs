@@ -18,7 +18,11 @@ fn a_file_in_memory_and_pushed_in_pieces_give_the_files_scores() {
     assert_eq!(from_file.names(), tagger.tags());
     assert_eq!(from_file.features().len(), tagger.feature_dim());
     assert!(from_file.features().iter().all(|x| x.is_finite()));
-    assert!((from_file.duration_s() - 30.0).abs() < 0.05, "{}", from_file.duration_s());
+    assert!(
+        (from_file.duration_s() - 30.0).abs() < 0.05,
+        "{}",
+        from_file.duration_s()
+    );
 
     let (samples, rate, channels) = decode_all(&demo).expect("decode");
     let in_memory = tagger.tag_samples(&samples, rate, channels).expect("tags");
@@ -94,7 +98,10 @@ fn bad_settings_and_formats_are_refused_before_any_audio() {
     })
     .err()
     .expect("window 0 is refused");
-    assert!(matches!(e, Error::InvalidSetting { name: "window", .. }), "{e}");
+    assert!(
+        matches!(e, Error::InvalidSetting { name: "window", .. }),
+        "{e}"
+    );
     let e = StreamTagger::new(common::models(), 44_100, 0, Default::default())
         .err()
         .expect("0 channels");

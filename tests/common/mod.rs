@@ -26,6 +26,42 @@ pub fn models() -> ModelSet {
         .expect("bundled models load (run `cargo xtask setup` first)")
 }
 
+/// Plays `path` through the live engine as fast as it can be analysed, nothing dropped,
+/// checking every update (time goes forward, scores in 0..=1); returns the final session
+/// scores, the engine's summary and the number of updates.
+#[allow(dead_code)]
+pub fn live_fast(path: &Path) -> (Vec<f32>, mstag::engine::EngineSummary, usize) {
+    use mstag::capture::file::{FilePlayer, Pace};
+    use mstag::engine::{Delivery, Engine, EngineConfig, View};
+    let (player, ring) = FilePlayer::start(path, Pace::Fast, 1.0).unwrap();
+    let cfg = EngineConfig {
+        delivery: Delivery::Lossless,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::builder(models(), ring, player.sample_rate())
+        .config(cfg)
+        .updates(4096)
+        .start()
+        .unwrap();
+    let mut updates = 0;
+    let mut last_t = 0.0;
+    for s in engine.updates().expect("updates channel").iter() {
+        assert!(s.t >= last_t, "time goes forward");
+        last_t = s.t;
+        for v in View::ALL {
+            assert!(s
+                .view(v)
+                .iter()
+                .all(|x| x.is_finite() && (0.0..=1.0).contains(x)));
+        }
+        updates += 1;
+    }
+    drop(player);
+    let summary = engine.join().unwrap();
+    let f = summary.final_scores.expect("final scores");
+    (f.view(View::Session).to_vec(), summary, updates)
+}
+
 /// A tagger over the bundled models.
 #[allow(dead_code)]
 pub fn tagger() -> mstag::Tagger {
