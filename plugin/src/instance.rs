@@ -202,9 +202,13 @@ impl Shared {
         // uploader's threads would interrupt the host's audio thread. A plugin has no moment
         // before all threads: this is the earliest it can, before the runtime and the
         // plugin's own threads start, and only when the host has not set it.
-        if let Some((var, value)) = runtime::telemetry_opt_out() {
-            std::env::set_var(var, value);
-        }
+        // Once per process, so two instances starting together never set it at once.
+        static TELEMETRY_OFF: std::sync::Once = std::sync::Once::new();
+        TELEMETRY_OFF.call_once(|| {
+            if let Some((var, value)) = runtime::telemetry_opt_out() {
+                std::env::set_var(var, value);
+            }
+        });
         if !runtime::set_library_path(&data.ort_library) {
             nice_warn!(
                 "mstag: ONNX Runtime was already loaded in this process from {}; using it",
