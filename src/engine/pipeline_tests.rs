@@ -14,6 +14,15 @@ fn manifest() -> Manifest {
     Manifest::parse(text, Path::new("models/manifest.json")).expect("bundled manifest")
 }
 
+thread_local! {
+    /// How many segments each model call on this thread took.
+    static CALLS: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn take_calls() -> Vec<usize> {
+    CALLS.with(|c| std::mem::take(&mut *c.borrow_mut()))
+}
+
 /// Every segment a [`Recorder`] was given, in order.
 type Seen = Arc<Mutex<Vec<Vec<f32>>>>;
 
@@ -37,6 +46,7 @@ impl SegmentModel for Recorder {
         self.n_mels
     }
     fn extract(&mut self, segments: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
+        CALLS.with(|c| c.borrow_mut().push(n));
         let per = self.frames * self.n_mels;
         if segments.len() != n * per || out.len() != n * self.n_mels {
             return Err(Error::Inference {
@@ -403,4 +413,62 @@ fn loop_frames_repeats_whole_frames_from_the_start() {
     assert!(frames.iter().all(|f| f[1] == f[0] + 1.0));
     loop_frames(&[], 2, 7, &mut seg);
     assert!(seg.is_empty());
+}
+
+#[test]
+fn a_batch_runs_the_same_segments_in_fewer_calls_and_flush_brings_the_rest() {
+    let sr = manifest().sample_rate;
+    let scales = [(18, 18), (54, 54)];
+    // 1 s of noise, 1 s of digital silence, 3 s of noise: some segments are gated.
+    let mut audio = noise(sr as usize, 3);
+    audio.extend(vec![0.0; sr as usize]);
+    audio.extend(noise(3 * sr as usize, 4));
+    let (mut single, seen1) = pipeline(&scales, sr, 1, PipelineConfig::default());
+    take_calls();
+    push_in_blocks(&mut single, &audio, 700);
+    single.finish().unwrap();
+    assert!(take_calls().iter().all(|&n| n == 1));
+
+    let (mut batched, seen5) = pipeline(&scales, sr, 1, PipelineConfig::default());
+    batched.set_batch(5).unwrap();
+    assert_eq!(batched.batch(), 5);
+    push_in_blocks(&mut batched, &audio, 700);
+    // Counted as they complete; in the aggregates only once run.
+    assert_eq!(batched.segments(), single.segments());
+    assert_eq!(batched.silent_segments(), single.silent_segments());
+    assert!(batched.silent_segments() > 0);
+    let run: u64 = batched.aggregates.scales.iter().map(|a| a.count()).sum();
+    let waiting = (batched.segments() - batched.silent_segments()) - run;
+    assert!(waiting > 0 && waiting < 2 * 5, "{waiting} waiting");
+    batched.finish().unwrap();
+    let calls = take_calls();
+    assert!(calls.iter().all(|&n| (1..=5).contains(&n)), "{calls:?}");
+    assert!(calls.iter().filter(|&&n| n == 5).count() >= 2, "{calls:?}");
+    // The same segments, in the same order, and the same aggregates in every view.
+    for (a, b) in seen1.iter().zip(&seen5) {
+        assert_eq!(recorded(a), recorded(b));
+    }
+    for v in View::ALL {
+        let (mut x, mut y) = (vec![0.0; 2 * 128], vec![0.0; 2 * 128]);
+        assert!(single.aggregates.write(v, &mut x));
+        assert!(batched.aggregates.write(v, &mut y));
+        assert_eq!(x, y, "{} view", v.name());
+    }
+}
+
+#[test]
+fn reset_forgets_segments_still_waiting_for_a_batch() {
+    let sr = manifest().sample_rate;
+    let (mut p, _) = pipeline(&[(18, 18)], sr, 1, PipelineConfig::default());
+    p.set_batch(64).unwrap();
+    push_in_blocks(&mut p, &noise(2 * sr as usize, 5), 512);
+    assert_eq!(p.aggregates.scales[0].count(), 0);
+    p.reset_aggregates();
+    p.flush().unwrap();
+    assert_eq!(p.aggregates.scales[0].count(), 0);
+    // Out-of-range batches are clamped.
+    p.set_batch(0).unwrap();
+    assert_eq!(p.batch(), 1);
+    p.set_batch(1_000_000).unwrap();
+    assert_eq!(p.batch(), MAX_BATCH);
 }
