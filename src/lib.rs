@@ -70,4 +70,4 @@ pub mod synonyms;
 mod tagger;
 
 pub use error::{Error, Result};
-pub use tagger::{SongTags, StreamTagger, Tagger, TaggerConfig, TimelineOptions};
+pub use tagger::{SongTags, StreamTagger, Tagger, TaggerConfig, TimelineOptions, DEFAULT_BATCH};

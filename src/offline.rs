@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::tagger::{SongTags, Tagger, TaggerConfig};
+use crate::tagger::{SongTags, Tagger};
 
 /// Where `mstag tag --timeline BASE` writes the timelines of `files`, one path per file, all
 /// different, checked before any audio is decoded.
@@ -47,13 +47,16 @@ pub fn timeline_paths(base: &Path, files: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Tags many files in parallel, `jobs` at a time (0 = one per core), each worker with a
-/// [`Tagger`] of its own; results in input order. `progress` is called once per finished file.
+/// [`Tagger`] of its own (`first`, then clones of it); results in input order. `progress` is
+/// called once per finished file.
+///
+/// Each file's own failure is its entry in the result, as is a worker whose models could not
+/// be loaded again.
 ///
 /// # Errors
-/// The models cannot be loaded at all (checked once, before any file); each file's own
-/// failure is its entry in the result.
+/// [`Error::EngineStopped`] when the thread pool cannot start.
 pub fn tag_files(
-    config: &TaggerConfig,
+    first: Tagger,
     files: &[PathBuf],
     jobs: usize,
     progress: &(dyn Fn(&Path) + Sync),
@@ -67,14 +70,14 @@ pub fn tag_files(
         .num_threads(jobs.min(files.len().max(1)))
         .build()
         .map_err(|e| Error::EngineStopped(format!("thread pool: {e}")))?;
-    // Fail early (once, clearly) if the models cannot load at all.
-    let first = Tagger::new(config.clone())?;
-    let spares = parking_lot::Mutex::new(Vec::new());
+    // Loads no models itself: clones of it load theirs when a worker needs one.
+    let template = first.blueprint();
+    let spares = parking_lot::Mutex::new(vec![first]);
     let make = || -> Result<Tagger> {
-        match spares.lock().pop() {
-            Some(t) => Ok(t),
-            None => first.try_clone(),
+        if let Some(t) = spares.lock().pop() {
+            return Ok(t);
         }
+        template.try_clone()
     };
     let results = pool.install(|| {
         files

@@ -285,6 +285,7 @@ impl EngineBuilder {
             manifest,
             scales,
             classifier,
+            ..
         } = models;
         let pipeline =
             FeaturePipeline::new(&manifest, scales, input_rate, ring.channels(), cfg.pipeline)?;

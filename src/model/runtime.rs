@@ -189,22 +189,68 @@ fn runtime() -> Result<&'static (Environment, PathBuf)> {
     })
 }
 
-/// Execution providers to register for a device choice.
+/// The execution providers compiled into the loaded ONNX Runtime, as it names them (e.g.
+/// `["CUDAExecutionProvider", "CPUExecutionProvider"]`): what it could use, not what works
+/// on this machine (see [`super::cuda::check`] for CUDA).
+///
+/// # Errors
+/// [`Error::Runtime`] when ONNX Runtime cannot be loaded.
+pub fn available_providers() -> Result<Vec<String>> {
+    environment()?;
+    let api = ort::api();
+    let mut list: *mut *mut std::ffi::c_char = std::ptr::null_mut();
+    let mut n: std::ffi::c_int = 0;
+    // SAFETY: GetAvailableProviders writes an array of `n` NUL-terminated strings that
+    // stay valid until ReleaseAvailableProviders, called below with the same pointer and count.
+    let status = unsafe { (api.GetAvailableProviders)(&mut list, &mut n) };
+    if !status.0.is_null() {
+        // SAFETY: a non-null status from the API is ours to release.
+        unsafe { (api.ReleaseStatus)(status.0) };
+        return Err(Error::Runtime {
+            reason: "ONNX Runtime cannot list its execution providers".into(),
+            version: ORT_VERSION,
+        });
+    }
+    let mut out = Vec::new();
+    if !list.is_null() {
+        for i in 0..n.max(0) as usize {
+            // SAFETY: `i < n` entries, each a valid C string (see above).
+            let name = unsafe { std::ffi::CStr::from_ptr(*list.add(i)) };
+            out.push(name.to_string_lossy().into_owned());
+        }
+        // SAFETY: releases the array GetAvailableProviders made, once.
+        let status = unsafe { (api.ReleaseAvailableProviders)(list, n) };
+        if !status.0.is_null() {
+            // SAFETY: as above.
+            unsafe { (api.ReleaseStatus)(status.0) };
+        }
+    }
+    Ok(out)
+}
+
+/// Execution providers to register for a concrete device (`Cpu` or `Cuda`; `Auto` is
+/// resolved by the caller, see [`crate::model::ModelSet::from_manifest`]).
 pub(crate) fn execution_providers(
     device: Device,
 ) -> Result<Vec<ort::ep::ExecutionProviderDispatch>> {
     match device {
-        Device::Cpu => Ok(Vec::new()),
+        Device::Cpu | Device::Auto => Ok(Vec::new()),
         #[cfg(feature = "cuda")]
-        Device::Cuda => Ok(vec![ort::ep::CUDA::default().build().error_on_failure()]),
-        #[cfg(feature = "cuda")]
-        Device::Auto => Ok(vec![ort::ep::CUDA::default().build().fail_silently()]),
+        Device::Cuda => {
+            use ort::ep::cuda::ConvAlgorithmSearch;
+            super::cuda::prepare()?;
+            // cuDNN's heuristic picks a convolution algorithm at once; the exhaustive search
+            // (ONNX Runtime's default) benchmarks every one on the first run of each shape,
+            // which costs more than our small CNNs gain from it.
+            Ok(vec![ort::ep::CUDA::default()
+                .with_conv_algorithm_search(ConvAlgorithmSearch::Heuristic)
+                .build()
+                .error_on_failure()])
+        }
         #[cfg(not(feature = "cuda"))]
         Device::Cuda => Err(Error::ExecutionProvider {
             provider: "CUDA".into(),
             reason: "this mstag was built without the `cuda` feature (cargo build --release --features cuda)".into(),
         }),
-        #[cfg(not(feature = "cuda"))]
-        Device::Auto => Ok(Vec::new()),
     }
 }

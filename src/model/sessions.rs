@@ -57,12 +57,26 @@ fn open_session(path: &Path, device: Device, intra_threads: usize) -> Result<Ses
         builder
             .with_execution_providers(eps)
             .map_err(|e| Error::ExecutionProvider {
-                provider: format!("{device:?}"),
-                reason: e.to_string(),
+                provider: format!("{device:?}").to_uppercase(),
+                reason: ort_message(&e.to_string()),
             })?;
     builder
         .commit_from_file(path)
         .map_err(|e| ort_model_err(path, "ONNX Runtime cannot load it", e))
+}
+
+/// ONNX Runtime's message without the source location and status code it starts with
+/// (`…/provider_bridge_ort.cc:2043 … [ONNXRuntimeError] : 1 : FAIL : Failed to load …`).
+fn ort_message(s: &str) -> String {
+    match s.split_once("[ONNXRuntimeError]") {
+        Some((_, rest)) => rest
+            .splitn(4, " : ")
+            .last()
+            .unwrap_or(rest)
+            .trim()
+            .to_string(),
+        None => s.to_string(),
+    }
 }
 
 /// Checks a session's input or output against an expected name and shape (`-1` = any).
@@ -293,6 +307,83 @@ impl TagClassifier for Classifier {
     }
 }
 
+/// Where a model set runs: the device it was asked for and the one it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// What was asked for (`Auto` included).
+    pub requested: Device,
+    /// Where the models run: [`Device::Cpu`] or [`Device::Cuda`], never `Auto`.
+    pub device: Device,
+    /// With `Auto` on the CPU: why CUDA was not used.
+    pub fallback: Option<String>,
+    /// With CUDA: the GPU's name, as the driver gives it.
+    pub gpu: Option<String>,
+}
+
+impl Placement {
+    fn on(requested: Device, device: Device) -> Self {
+        let gpu = (device == Device::Cuda)
+            .then(|| super::cuda::probe_driver().ok())
+            .flatten()
+            .and_then(|d| d.gpus.into_iter().next());
+        Placement {
+            requested,
+            device,
+            fallback: None,
+            gpu,
+        }
+    }
+
+    /// `cpu` or `cuda`: the device the models run on.
+    pub fn device_name(&self) -> &'static str {
+        match self.device {
+            Device::Cuda => "cuda",
+            _ => "cpu",
+        }
+    }
+
+    /// One line for people: which execution provider is active, and why not CUDA when
+    /// `Auto` fell back to the CPU.
+    ///
+    /// # Examples
+    /// ```
+    /// use mstag::model::{Device, Placement};
+    /// let p = Placement {
+    ///     requested: Device::Auto,
+    ///     device: Device::Cpu,
+    ///     fallback: Some("no NVIDIA driver".into()),
+    ///     gpu: None,
+    /// };
+    /// assert_eq!(
+    ///     p.describe(),
+    ///     "--device auto: running on the CPU (ONNX Runtime's CPU provider): CUDA is not usable: no NVIDIA driver"
+    /// );
+    /// ```
+    pub fn describe(&self) -> String {
+        let flag = format!("--device {}", device_flag(self.requested));
+        match (self.device, &self.fallback, &self.gpu) {
+            (Device::Cuda, _, Some(gpu)) => {
+                format!("{flag}: running on CUDA (ONNX Runtime's CUDA provider, {gpu})")
+            }
+            (Device::Cuda, _, None) => {
+                format!("{flag}: running on CUDA (ONNX Runtime's CUDA provider)")
+            }
+            (_, Some(why), _) => format!(
+                "{flag}: running on the CPU (ONNX Runtime's CPU provider): CUDA is not usable: {why}"
+            ),
+            _ => format!("{flag}: running on the CPU (ONNX Runtime's CPU provider)"),
+        }
+    }
+}
+
+fn device_flag(d: Device) -> &'static str {
+    match d {
+        Device::Cpu => "cpu",
+        Device::Cuda => "cuda",
+        Device::Auto => "auto",
+    }
+}
+
 /// Everything needed to tag: the manifest, one CNN per scale and the classifier.
 pub struct ModelSet {
     /// The manifest the models were loaded from (checksums verified).
@@ -301,6 +392,8 @@ pub struct ModelSet {
     pub scales: Vec<ScaleModel>,
     /// The song-level classifier.
     pub classifier: Classifier,
+    /// Where they run.
+    pub placement: Placement,
 }
 
 impl ModelSet {
@@ -314,21 +407,77 @@ impl ModelSet {
 
     /// Opens the models of an already verified manifest (another set of sessions for another
     /// thread or engine).
+    ///
+    /// [`Device::Auto`] tries CUDA first (every model on it) and, when anything about CUDA
+    /// fails, opens them all on the CPU and keeps the reason in
+    /// [`placement`](Self::placement).
+    ///
+    /// # Errors
+    /// [`Error::ExecutionProvider`] for [`Device::Cuda`] where CUDA cannot be used (naming
+    /// what is missing), [`Error::Model`] for a model ONNX Runtime refuses.
     pub fn from_manifest(
         manifest: Manifest,
         device: Device,
         intra_threads: usize,
     ) -> Result<ModelSet> {
-        let scales = manifest
-            .scales
-            .iter()
-            .map(|s| ScaleModel::load(&manifest, s, device, intra_threads))
-            .collect::<Result<Vec<_>>>()?;
-        let classifier = Classifier::load(&manifest, device, intra_threads)?;
+        let (scales, classifier, placement) = match device {
+            Device::Auto => match Self::open(&manifest, Device::Cuda, intra_threads) {
+                Ok((s, c)) => (s, c, Placement::on(Device::Auto, Device::Cuda)),
+                Err(e) => {
+                    let (s, c) = Self::open(&manifest, Device::Cpu, intra_threads)?;
+                    let mut p = Placement::on(Device::Auto, Device::Cpu);
+                    p.fallback = Some(cuda_failure(&e));
+                    (s, c, p)
+                }
+            },
+            d => {
+                let (s, c) = Self::open(&manifest, d, intra_threads)?;
+                (s, c, Placement::on(d, d))
+            }
+        };
         Ok(ModelSet {
             manifest,
             scales,
             classifier,
+            placement,
         })
+    }
+
+    fn open(
+        manifest: &Manifest,
+        device: Device,
+        intra_threads: usize,
+    ) -> Result<(Vec<ScaleModel>, Classifier)> {
+        let scales = manifest
+            .scales
+            .iter()
+            .map(|s| ScaleModel::load(manifest, s, device, intra_threads))
+            .collect::<Result<Vec<_>>>()?;
+        let classifier = Classifier::load(manifest, device, intra_threads)?;
+        Ok((scales, classifier))
+    }
+}
+
+/// Why CUDA failed, without the "execution provider CUDA:" that the fallback line says already.
+fn cuda_failure(e: &Error) -> String {
+    // (An ONNX Runtime error keeps its full text in the error's source chain.)
+    match e {
+        Error::ExecutionProvider { reason, .. } => reason.clone(),
+        e => crate::error::report(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ort_messages_lose_their_source_location() {
+        let raw = "/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:2043 onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load library x.so with error: x.so: undefined symbol: cuFoo";
+        assert_eq!(
+            ort_message(raw),
+            "Failed to load library x.so with error: x.so: undefined symbol: cuFoo"
+        );
+        assert_eq!(ort_message("plain"), "plain");
     }
 }

@@ -24,6 +24,8 @@ pub struct FileResult {
     /// Segment lengths (frames) of the scales filled by looping a clip shorter than them
     /// ([`crate::SongTags::looped_scales`]); empty for longer files.
     pub looped_scales: Vec<usize>,
+    /// Where the models ran (`cpu`, `cuda`), when known.
+    pub device: Option<&'static str>,
 }
 
 impl FileResult {
@@ -35,12 +37,19 @@ impl FileResult {
             tags: Some(tags),
             error: None,
             looped_scales: Vec::new(),
+            device: None,
         }
     }
 
     /// Marks a short clip: the scales (segment frames) its segment was looped to fill.
     pub fn with_looped_scales(mut self, looped_scales: Vec<usize>) -> Self {
         self.looped_scales = looped_scales;
+        self
+    }
+
+    /// Records where the models ran ([`crate::SongTags::device`]).
+    pub fn with_device(mut self, device: &'static str) -> Self {
+        self.device = Some(device);
         self
     }
 
@@ -52,6 +61,7 @@ impl FileResult {
             tags: None,
             error: Some(error.into()),
             looped_scales: Vec::new(),
+            device: None,
         }
     }
 
@@ -78,8 +88,9 @@ fn tag_name(tag_names: &[String], i: usize) -> String {
 
 /// The results as a pretty-printed JSON array, one object per file, in order.
 ///
-/// A tagged file is `{"file": …, "duration_s": …, "tags": {"<tag>": score, …}}` with the
-/// tags in manifest order (`duration_s` is `null` when unknown); a failed one is
+/// A tagged file is `{"file": …, "duration_s": …, "device": "cpu", "tags": {"<tag>": score,
+/// …}}` with the tags in manifest order (`duration_s` is `null` when unknown; `device`, where
+/// the models ran, only when known); a failed one is
 /// `{"file": …, "error": "…"}`. Non-finite numbers become `null`.
 ///
 pub fn to_json(results: &[FileResult], tag_names: &[String]) -> String {
@@ -90,6 +101,7 @@ pub fn to_json(results: &[FileResult], tag_names: &[String]) -> String {
                 file: &r.file,
                 duration_s: r.duration_s.and_then(finite),
                 looped_scales: &r.looped_scales,
+                device: r.device,
                 tags: TagMap::new(tag_names, tags),
             },
             (failure, _) => FileRecord::Failed {
@@ -114,6 +126,8 @@ enum FileRecord<'a> {
         duration_s: Option<f64>,
         #[serde(skip_serializing_if = "<[usize]>::is_empty")]
         looped_scales: &'a [usize],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        device: Option<&'static str>,
         tags: TagMap<'a>,
     },
     Failed {

@@ -14,9 +14,10 @@ pub use song::SongTags;
 pub use stream::StreamTagger;
 
 use crate::decode::AudioFile;
+use crate::engine::pipeline::MAX_BATCH;
 use crate::engine::PipelineConfig;
 use crate::error::{Error, Result};
-use crate::model::{default_manifest_path, Device, Manifest, ModelSet};
+use crate::model::{default_manifest_path, Device, Manifest, ModelSet, Placement};
 use crate::scores::View;
 
 /// What a [`Tagger`] loads and how it analyses.
@@ -42,7 +43,14 @@ pub struct TaggerConfig {
     pub pipeline: PipelineConfig,
     /// Also collect scores over time ([`SongTags::timeline`]); `None` for none.
     pub timeline: Option<TimelineOptions>,
+    /// Segments of a scale run in one model call (1 to [`MAX_BATCH`](crate::engine::pipeline::MAX_BATCH)):
+    /// a GPU wants hundreds; on a CPU see BENCHMARKS.md. Scores equal those of single
+    /// segments within float rounding (1e-5). Default [`DEFAULT_BATCH`].
+    pub batch: usize,
 }
+
+/// Segments per model call unless [`TaggerConfig::batch`] says otherwise.
+pub const DEFAULT_BATCH: usize = 32;
 
 impl Default for TaggerConfig {
     fn default() -> Self {
@@ -52,6 +60,7 @@ impl Default for TaggerConfig {
             intra_threads: 1,
             pipeline: PipelineConfig::default(),
             timeline: None,
+            batch: DEFAULT_BATCH,
         }
     }
 }
@@ -82,6 +91,7 @@ pub struct Tagger {
     config: TaggerConfig,
     manifest: Manifest,
     names: Arc<[String]>,
+    placement: Placement,
     /// `None` only while a song is being analysed, or after a failure that consumed them
     /// (they are then loaded again for the next song).
     models: Option<ModelSet>,
@@ -92,9 +102,17 @@ impl Tagger {
     ///
     /// # Errors
     /// [`Error::Manifest`], [`Error::Model`] or [`Error::Runtime`] when the models cannot be
-    /// loaded; [`Error::InvalidSetting`] for a bad pipeline setting.
+    /// loaded; [`Error::InvalidSetting`] for a bad pipeline setting or batch size;
+    /// [`Error::ExecutionProvider`] when [`Device::Cuda`] was asked for and cannot be used.
     pub fn new(config: TaggerConfig) -> Result<Self> {
         config.pipeline.validate()?;
+        if !(1..=MAX_BATCH).contains(&config.batch) {
+            return Err(Error::InvalidSetting {
+                name: "batch",
+                value: config.batch.to_string(),
+                reason: format!("segments per model call, 1 to {MAX_BATCH}"),
+            });
+        }
         let models = ModelSet::load(&config.manifest, config.device, config.intra_threads)?;
         Ok(Self::from_models(models, config))
     }
@@ -119,8 +137,15 @@ impl Tagger {
             config,
             manifest,
             names,
+            placement: models.placement.clone(),
             models: Some(models),
         }
+    }
+
+    /// Where the models run: the device [`TaggerConfig::device`] resolved to (`Auto`: CUDA
+    /// where it works, else the CPU and why).
+    pub fn placement(&self) -> &Placement {
+        &self.placement
     }
 
     /// Tag names, in the order of every score array.
@@ -233,8 +258,21 @@ impl Tagger {
             config: self.config.clone(),
             manifest: self.manifest.clone(),
             names: self.names.clone(),
+            placement: self.placement.clone(),
             models: Some(self.load()?),
         })
+    }
+
+    /// A tagger with this one's configuration and no models (they load at first use): a
+    /// template to [`try_clone`](Self::try_clone) from.
+    pub(crate) fn blueprint(&self) -> Tagger {
+        Tagger {
+            config: self.config.clone(),
+            manifest: self.manifest.clone(),
+            names: self.names.clone(),
+            placement: self.placement.clone(),
+            models: None,
+        }
     }
 
     /// A stream over this tagger's own models (returned by `finish_and_return`).
@@ -243,22 +281,27 @@ impl Tagger {
             Some(m) => m,
             None => self.load()?,
         };
-        StreamTagger::with_names(
+        let mut stream = StreamTagger::with_names(
             models,
             self.names.clone(),
             sample_rate,
             channels,
             self.config.pipeline,
             self.config.timeline,
-        )
+        )?;
+        stream.set_batch(self.config.batch)?;
+        Ok(stream)
     }
 
-    /// Another set of sessions for the same, already verified, manifest.
+    /// Another set of sessions for the same, already verified, manifest, on the device the
+    /// first set resolved to (so `Auto` does not probe CUDA again).
     fn load(&self) -> Result<ModelSet> {
-        ModelSet::from_manifest(
+        let mut models = ModelSet::from_manifest(
             self.manifest.clone(),
-            self.config.device,
+            self.placement.device,
             self.config.intra_threads,
-        )
+        )?;
+        models.placement = self.placement.clone();
+        Ok(models)
     }
 }

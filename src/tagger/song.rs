@@ -13,7 +13,8 @@ use crate::scores::top_k;
 /// analysed.
 ///
 /// Serialised (serde) as `{"duration_s", "segments", "silent_segments", "looped_scales"
-/// (only for a looped short clip), "tags": {"<tag>": score, ...}}`, tags in manifest order.
+/// (only for a looped short clip), "device" ("cpu" or "cuda"), "tags": {"<tag>": score,
+/// ...}}`, tags in manifest order.
 ///
 /// # Examples
 /// ```no_run
@@ -35,6 +36,7 @@ pub struct SongTags {
     pub(crate) segments: u64,
     pub(crate) silent_segments: u64,
     pub(crate) looped_scales: Vec<usize>,
+    pub(crate) device: &'static str,
     pub(crate) timeline: Vec<(f64, Vec<f32>)>,
 }
 
@@ -100,6 +102,11 @@ impl SongTags {
         &self.looped_scales
     }
 
+    /// Where the models ran: `"cpu"` or `"cuda"` (what `Device::Auto` resolved to).
+    pub fn device(&self) -> &'static str {
+        self.device
+    }
+
     /// `(seconds, scores)` every [`TimelineOptions::step_s`](crate::TimelineOptions) when
     /// the tagger was asked for a timeline; empty otherwise.
     pub fn timeline(&self) -> &[(f64, Vec<f32>)] {
@@ -116,6 +123,7 @@ impl Serialize for SongTags {
         if !self.looped_scales.is_empty() {
             map.serialize_entry("looped_scales", &self.looped_scales)?;
         }
+        map.serialize_entry("device", self.device)?;
         map.serialize_entry("tags", &TagMap::new(&self.names, &self.scores))?;
         map.end()
     }
@@ -137,6 +145,7 @@ mod tests {
             segments: 40,
             silent_segments: 2,
             looped_scales: Vec::new(),
+            device: "cpu",
             timeline: Vec::new(),
         }
     }
@@ -156,7 +165,7 @@ mod tests {
         let text = serde_json::to_string(&song()).unwrap();
         assert_eq!(
             text,
-            r#"{"duration_s":12.5,"segments":40,"silent_segments":2,"tags":{"rock":0.25,"piano":0.75,"vocal":0.25}}"#
+            r#"{"duration_s":12.5,"segments":40,"silent_segments":2,"device":"cpu","tags":{"rock":0.25,"piano":0.75,"vocal":0.25}}"#
         );
         let mut looped = song();
         looped.looped_scales = vec![54];

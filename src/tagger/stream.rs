@@ -6,7 +6,7 @@ use super::song::SongTags;
 use super::TimelineOptions;
 use crate::engine::{no_scores_reason, FeaturePipeline, PipelineConfig, Scorer};
 use crate::error::{Error, Result};
-use crate::model::{Manifest, ModelSet};
+use crate::model::{Manifest, ModelSet, Placement};
 use crate::scores::{Scores, View};
 
 /// Tags audio that the caller pushes in pieces of any size: for programs that bring their
@@ -37,6 +37,7 @@ use crate::scores::{Scores, View};
 /// ```
 pub struct StreamTagger {
     manifest: Manifest,
+    placement: Placement,
     names: Arc<[String]>,
     pipeline: FeaturePipeline,
     scorer: Scorer,
@@ -85,10 +86,12 @@ impl StreamTagger {
             manifest,
             scales,
             classifier,
+            placement,
         } = models;
         let pipeline = FeaturePipeline::new(&manifest, scales, sample_rate, channels, pipeline)?;
         Ok(StreamTagger {
             manifest,
+            placement,
             names,
             pipeline,
             scorer: Scorer::new(classifier),
@@ -102,9 +105,24 @@ impl StreamTagger {
         })
     }
 
+    /// Runs up to `n` segments per model call (see
+    /// [`FeaturePipeline::set_batch`](crate::engine::FeaturePipeline::set_batch)); scores
+    /// are still reported after every push that completes a segment. 1 by default.
+    ///
+    /// # Errors
+    /// [`Error::Inference`] when the segments already waiting fail.
+    pub fn set_batch(&mut self, n: usize) -> Result<()> {
+        self.pipeline.set_batch(n)
+    }
+
     /// Tag names, in the order of every score array.
     pub fn tags(&self) -> &[String] {
         &self.names
+    }
+
+    /// Where the models run (the device `Auto` resolved to, and why).
+    pub fn placement(&self) -> &Placement {
+        &self.placement
     }
 
     /// Seconds of audio pushed so far.
@@ -183,6 +201,7 @@ impl StreamTagger {
             manifest: self.manifest,
             scales: self.pipeline.into_models(),
             classifier: self.scorer.into_classifier(),
+            placement: self.placement,
         };
         (song, models)
     }
@@ -205,6 +224,7 @@ impl StreamTagger {
             segments: self.pipeline.segments(),
             silent_segments: self.pipeline.silent_segments(),
             looped_scales: self.pipeline.looped_scales(),
+            device: self.placement.device_name(),
             timeline: self
                 .timeline
                 .as_mut()
@@ -215,6 +235,7 @@ impl StreamTagger {
 
     /// Scores the aggregates; false while some scale has no segment yet.
     fn rescore(&mut self) -> Result<bool> {
+        self.pipeline.flush()?;
         if !self
             .scorer
             .score(&self.pipeline.aggregates, &mut self.scores)?

@@ -123,7 +123,79 @@ fn system_packages(pkgs: &[&str]) -> Result<()> {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
-/// Puts libonnxruntime.so.<ORT_VERSION> (from the PyPI wheel) into .ort/lib.
+/// The NVIDIA libraries ONNX Runtime's CUDA provider loads, as PyPI wheels: the packages of
+/// the `onnxruntime-gpu` wheel's `[cuda,cudnn]` extras and what they need, pinned to the CUDA
+/// 13.0 releases (they run on every driver from 580 on, as CUDA 13 does; later 13.x builds
+/// may need a newer driver for some kernels).
+const NVIDIA_WHEELS: &[&str] = &[
+    "nvidia-cuda-runtime==13.0.96",
+    "nvidia-cuda-nvrtc==13.0.88",
+    "nvidia-nvjitlink==13.0.88",
+    "nvidia-cublas==13.1.0.3",
+    "nvidia-cufft==12.0.0.61",
+    "nvidia-curand==10.4.0.35",
+    "nvidia-cudnn-cu13==9.28.1.4",
+];
+
+/// Libraries `setup --gpu` must leave in .ort/lib (mstag's `model::cuda::NVIDIA_LIBS` checks
+/// the full list at run time; `mstag doctor` shows it).
+const GPU_LIBS: &[&str] = &[
+    "libonnxruntime_providers_cuda.so",
+    "libonnxruntime_providers_shared.so",
+    "libcudart.so.13",
+    "libcublasLt.so.13",
+    "libcublas.so.13",
+    "libcurand.so.10",
+    "libcufft.so.12",
+    "libnvrtc.so.13",
+    "libnvJitLink.so.13",
+    "libcudnn.so.9",
+];
+
+fn pip_download(reqs: &[&str], dir: &Path, what: &str) -> Result<()> {
+    run(Command::new(python())
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--only-binary=:all:",
+        ])
+        .args(reqs)
+        .arg("-d")
+        .arg(dir))
+    .with_context(|| format!("downloading {what} from PyPI (needs python3 with pip)"))
+}
+
+/// Copies the shared libraries out of every wheel in `wheels` into `out`: ONNX Runtime's
+/// (`onnxruntime/capi/libonnxruntime*`) and NVIDIA's (`nvidia/*/lib/*.so*`).
+fn extract_libs(wheels: &Path, out: &Path) -> Result<()> {
+    let script = r#"
+import sys, zipfile, glob, os, shutil
+out = sys.argv[2]
+for whl in sorted(glob.glob(os.path.join(sys.argv[1], "*.whl"))):
+    with zipfile.ZipFile(whl) as z:
+        for n in z.namelist():
+            base = os.path.basename(n)
+            ort = "/capi/" in n and base.startswith("libonnxruntime")
+            nv = n.startswith("nvidia/") and "/lib/" in n and ".so" in base
+            if ort or nv:
+                with z.open(n) as src, open(os.path.join(out, base), "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                print("  " + base)
+"#;
+    run(Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .arg(wheels)
+        .arg(out))
+}
+
+/// Puts libonnxruntime.so.<ORT_VERSION> (from the PyPI wheel) into .ort/lib; with `gpu`, the
+/// GPU build and everything its CUDA provider loads (about 2.5 GB), so that `--device cuda`
+/// needs no system CUDA and no `LD_LIBRARY_PATH`.
 fn setup(gpu: bool) -> Result<PathBuf> {
     system_packages(BUILD_PACKAGES)?;
     let lib_dir = root().join(".ort").join("lib");
@@ -140,44 +212,36 @@ fn setup(gpu: bool) -> Result<PathBuf> {
     } else {
         "onnxruntime"
     };
-    run(Command::new(python())
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--only-binary=:all:",
-        ])
-        .arg(format!("{package}=={ORT_VERSION}"))
-        .arg("-d")
-        .arg(&wheel_dir))
-    .context("downloading the onnxruntime wheel from PyPI (needs python3 with pip)")?;
+    pip_download(
+        &[&format!("{package}=={ORT_VERSION}")],
+        &wheel_dir,
+        "the onnxruntime wheel",
+    )?;
+    if gpu {
+        pip_download(
+            NVIDIA_WHEELS,
+            &wheel_dir,
+            "NVIDIA's CUDA 13 and cuDNN 9 wheels",
+        )?;
+    }
     let _ = std::fs::remove_dir_all(&lib_dir);
     std::fs::create_dir_all(&lib_dir)?;
-    // Extract the runtime libraries (and, for the GPU wheel, its provider libraries).
-    let script = r#"
-import sys, zipfile, glob, os
-whl = glob.glob(os.path.join(sys.argv[1], "*.whl"))[0]
-out = sys.argv[2]
-with zipfile.ZipFile(whl) as z:
-    for n in z.namelist():
-        base = os.path.basename(n)
-        if "/capi/" in n and base.startswith("libonnxruntime"):
-            with open(os.path.join(out, base), "wb") as f:
-                f.write(z.read(n))
-            print("  " + base)
-"#;
-    run(Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .arg(&wheel_dir)
-        .arg(&lib_dir))?;
+    extract_libs(&wheel_dir, &lib_dir)?;
     if !lib.is_file() {
         bail!(
             "the {package} {ORT_VERSION} wheel did not contain {}",
             lib.display()
         );
+    }
+    if gpu {
+        let missing: Vec<&str> = GPU_LIBS
+            .iter()
+            .copied()
+            .filter(|l| !lib_dir.join(l).is_file())
+            .collect();
+        if !missing.is_empty() {
+            bail!("the GPU wheels did not contain {}", missing.join(", "));
+        }
     }
     let link = lib_dir.join("libonnxruntime.so");
     let _ = std::fs::remove_file(&link);
@@ -185,8 +249,13 @@ with zipfile.ZipFile(whl) as z:
     std::fs::write(&marker, ORT_VERSION)?;
     let _ = std::fs::remove_dir_all(&wheel_dir);
     eprintln!(
-        "xtask: ONNX Runtime {ORT_VERSION} ready in {}",
-        lib_dir.display()
+        "xtask: ONNX Runtime {ORT_VERSION} ({package}) ready in {}{}",
+        lib_dir.display(),
+        if gpu {
+            "; `cargo run --release -- doctor` checks the CUDA side"
+        } else {
+            ""
+        }
     );
     Ok(lib)
 }

@@ -1,6 +1,7 @@
 //! Shared by the `mstag` and `mstag-live` binaries: argument types and the live runner.
 #![allow(dead_code)]
 
+pub mod doctor;
 mod live;
 pub mod messages;
 
@@ -89,6 +90,14 @@ pub fn positive_seconds(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
+/// With `--device auto`, one line on stderr: the execution provider in use and, when CUDA
+/// was not usable, why.
+pub fn say_placement(p: &mstag::model::Placement) {
+    if p.requested == Device::Auto {
+        eprintln!("mstag: {}", p.describe());
+    }
+}
+
 impl ModelArgs {
     pub fn manifest_path(&self) -> PathBuf {
         self.models.clone().unwrap_or_else(default_manifest_path)
@@ -107,17 +116,15 @@ impl ModelArgs {
     }
 
     pub fn device(&self) -> Device {
-        let d: Device = self.device.into();
-        if d == Device::Auto && !cfg!(feature = "cuda") {
-            eprintln!("mstag: --device auto: built without CUDA support, running on the CPU");
-        }
-        d
+        self.device.into()
     }
 
     pub fn load(&self, intra_threads: usize) -> Result<ModelSet> {
         let path = self.manifest_path();
-        ModelSet::load(&path, self.device(), intra_threads)
-            .with_context(|| format!("loading the models of {}", path.display()))
+        let models = ModelSet::load(&path, self.device(), intra_threads)
+            .with_context(|| format!("loading the models of {}", path.display()))?;
+        say_placement(&models.placement);
+        Ok(models)
     }
 }
 
