@@ -107,3 +107,116 @@ fn bad_settings_and_formats_are_refused_before_any_audio() {
         .expect("0 channels");
     assert!(matches!(e, Error::AudioFormat { .. }), "{e}");
 }
+
+/// A tagger over the bundled models with `batch` segments per model call.
+fn batched(batch: usize) -> mstag::Tagger {
+    mstag::Tagger::new(TaggerConfig {
+        manifest: common::manifest_path(),
+        batch,
+        ..TaggerConfig::default()
+    })
+    .expect("bundled models load")
+}
+
+#[test]
+fn batched_inference_gives_the_scores_of_one_segment_at_a_time() {
+    let dir = common::TempDir::new("batch");
+    // A 44.1 kHz stereo file with a silent middle (gated segments between batches), and a
+    // clip shorter than the longest segment (looped), beside the demo and the golden fixture.
+    let rate = 44_100;
+    let mut stereo = Vec::new();
+    for i in 0..(12 * rate) {
+        let t = i as f32 / rate as f32;
+        let on = !(4.0..6.0).contains(&t);
+        let x = if on {
+            (t * 330.0 * std::f32::consts::TAU).sin() * 0.3
+        } else {
+            0.0
+        };
+        stereo.extend([x, 0.5 * x]);
+    }
+    let stereo_path = dir.path("stereo.wav");
+    common::write_wav(&stereo_path, &stereo, rate as u32, 2);
+    let short_path = dir.path("short.wav");
+    common::write_wav(&short_path, &stereo[..2 * rate], rate as u32, 2);
+    let files = [
+        common::demo_clip(),
+        common::fixture("golden.wav"),
+        stereo_path,
+        short_path,
+    ];
+    let mut one = batched(1);
+    for batch in [7, 64, mstag::engine::pipeline::MAX_BATCH] {
+        let mut many = batched(batch);
+        for f in &files {
+            let a = one.tag_path(f).expect("batch 1");
+            let b = many.tag_path(f).expect("batched");
+            let what = format!("{} at batch {batch}", f.display());
+            assert!(
+                common::max_abs_err(a.scores(), b.scores()) <= 1e-5,
+                "{what}"
+            );
+            assert!(
+                common::max_abs_err(a.features(), b.features()) <= 1e-5,
+                "{what}"
+            );
+            assert_eq!(a.segments(), b.segments(), "{what}");
+            assert_eq!(a.silent_segments(), b.silent_segments(), "{what}");
+            assert_eq!(a.looped_scales(), b.looped_scales(), "{what}");
+        }
+    }
+    // The gap and the short clip did what they are there for.
+    let s = one.tag_path(&files[2]).unwrap();
+    assert!(s.silent_segments() > 0);
+    assert!(!one.tag_path(&files[3]).unwrap().looped_scales().is_empty());
+}
+
+#[test]
+fn a_batch_outside_1_to_max_is_refused() {
+    for batch in [0, mstag::engine::pipeline::MAX_BATCH + 1] {
+        let e = mstag::Tagger::new(TaggerConfig {
+            manifest: common::manifest_path(),
+            batch,
+            ..TaggerConfig::default()
+        })
+        .err()
+        .expect("refused");
+        assert!(
+            matches!(e, Error::InvalidSetting { name: "batch", .. }),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn device_auto_runs_somewhere_and_says_where() {
+    let mut tagger = mstag::Tagger::new(TaggerConfig {
+        manifest: common::manifest_path(),
+        device: mstag::model::Device::Auto,
+        ..TaggerConfig::default()
+    })
+    .expect("auto always loads");
+    let p = tagger.placement().clone();
+    assert_eq!(p.requested, mstag::model::Device::Auto);
+    let song = tagger.tag_path(common::demo_clip()).unwrap();
+    assert_eq!(song.device(), p.device_name());
+    match p.device {
+        mstag::model::Device::Cpu => {
+            let why = p.fallback.as_deref().expect("a fallback says why");
+            assert!(!why.is_empty());
+            assert!(p.describe().contains(why));
+            // Asking for CUDA itself is an error with the same reason.
+            let e = mstag::Tagger::new(TaggerConfig {
+                manifest: common::manifest_path(),
+                device: mstag::model::Device::Cuda,
+                ..TaggerConfig::default()
+            })
+            .err()
+            .expect("no CUDA here");
+            assert!(matches!(e, Error::ExecutionProvider { .. }), "{e}");
+            assert!(e.to_string().contains(why), "{e}\n{why}");
+        }
+        mstag::model::Device::Cuda => assert!(p.fallback.is_none()),
+        mstag::model::Device::Auto => panic!("auto is always resolved"),
+    }
+}

@@ -19,9 +19,22 @@ pub fn manifest_path() -> PathBuf {
         .unwrap_or_else(|| root().join("models").join("manifest.json"))
 }
 
-/// The bundled models on the CPU, one ONNX Runtime thread per session (as benchmarked).
+/// Where the benchmarks run the models: `MSTAG_BENCH_DEVICE` (cpu, cuda or auto; used by
+/// `cargo xtask gpu-check`), the CPU by default.
+pub fn device() -> Device {
+    std::env::var("MSTAG_BENCH_DEVICE")
+        .ok()
+        .map(|d| {
+            d.parse()
+                .unwrap_or_else(|e| panic!("MSTAG_BENCH_DEVICE: {e}"))
+        })
+        .unwrap_or(Device::Cpu)
+}
+
+/// The bundled models, on the CPU unless `MSTAG_BENCH_DEVICE` says otherwise, one ONNX
+/// Runtime thread per session (as benchmarked).
 pub fn load_models() -> ModelSet {
-    ModelSet::load(&manifest_path(), Device::Cpu, 1).unwrap_or_else(|e| {
+    ModelSet::load(&manifest_path(), device(), 1).unwrap_or_else(|e| {
         panic!(
             "loading {}: {e} (run `cargo xtask setup` first)",
             manifest_path().display()

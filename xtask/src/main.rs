@@ -9,6 +9,11 @@
 //!   target/bundled/mstag.vst3, each with the models and ONNX Runtime.
 //! * `screenshot` the plugin's editor under Xvfb, demo clip playing:
 //!   target/screenshot/mstag-editor.png.
+//! * `gpu-check` the prepared check for a machine with a GPU (CPU and CUDA scores, offline
+//!   throughput at several batch sizes, live latency; the GPU section of BENCHMARKS.md);
+//!   `--device cpu` runs it anywhere.
+//! * `gpu-pack` `.gpu/`: gpu-check's binaries and ONNX Runtime's CUDA provider in pieces that
+//!   a lent GPU machine without network can be given (`xtask/gpu-device.sh` unpacks them).
 //! * `bench`  every benchmark (stages, offline and live runs, latency, the plugin in a host,
 //!   the musicnn peer, the floor) and the generated part of BENCHMARKS.md.
 
@@ -18,6 +23,8 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 mod bench;
+mod gpu_check;
+mod gpu_pack;
 
 const ORT_VERSION: &str = "1.31.1";
 
@@ -542,10 +549,12 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("train") => train(),
         Some("bench") => bench::bench(&args[1..]),
+        Some("gpu-check") => gpu_check::gpu_check(&args[1..]),
+        Some("gpu-pack") => gpu_pack::gpu_pack(),
         Some("bundle") => bundle().map(|_| ()),
         Some("screenshot") => screenshot(),
         _ => {
-            eprintln!("usage: cargo xtask <setup [--gpu] | demo | test [cargo test args] | train | bundle | screenshot | bench [--quick ...]>");
+            eprintln!("usage: cargo xtask <setup [--gpu] | demo | test [cargo test args] | train | bundle | screenshot | bench [--quick ...] | gpu-check [--device cuda|cpu] ... | gpu-pack>");
             std::process::exit(2)
         }
     }

@@ -192,6 +192,13 @@ const BENCH_BEGIN: &str = "<!-- cargo xtask bench: generated from here -->";
 const BENCH_END: &str = "<!-- cargo xtask bench: generated up to here -->";
 
 /// `cargo xtask bench [options]`: runs everything and rewrites the generated block.
+pub(crate) use run::machine_line;
+
+/// Now, as `2026-12-01 09:05 UTC`.
+pub(crate) fn today() -> String {
+    run::sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+}
+
 pub(crate) fn bench(args: &[String]) -> Result<()> {
     let opts = BenchOpts::parse(args)?;
     let m = run::collect(args, opts)?;
@@ -219,7 +226,7 @@ fn splice(old: &str, block: &str) -> String {
 }
 
 /// Writes `text` to `path` through a temporary file beside it and a rename.
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("md.tmp");
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path)

@@ -23,7 +23,7 @@ fn read_kv(path: &Path) -> Result<Kv> {
 }
 
 /// The trimmed standard output of `cmd args`; empty if it fails.
-fn sh(cmd: &str, args: &[&str]) -> String {
+pub(crate) fn sh(cmd: &str, args: &[&str]) -> String {
     Command::new(cmd)
         .args(args)
         .output()
@@ -36,6 +36,25 @@ fn sh(cmd: &str, args: &[&str]) -> String {
 /// The machine's load averages (1, 5, 15 min); `?` where /proc/loadavg is unreadable.
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg").map_or_else(|_| "?".into(), |s| parse::load3(&s))
+}
+
+/// One line naming the machine: CPU, cores, and the GPU when `nvidia-smi` answers.
+pub(crate) fn machine_line() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let gpu = sh(
+        "nvidia-smi",
+        &["--query-gpu=name,driver_version", "--format=csv,noheader"],
+    );
+    format!(
+        "{}, {cores} cores, GPU: {}",
+        parse::cpu_summary(&read("/proc/cpuinfo")),
+        if gpu.is_empty() {
+            "none".to_string()
+        } else {
+            gpu.replace('\n', "; ")
+        }
+    )
 }
 
 /// The rows of the machine table.
