@@ -387,8 +387,7 @@ fn a_ten_hour_file_is_streamed() {
     let before = vm_hwm_kb();
     let err = common::tagger()
         .tag_path(&path)
-        .err()
-        .expect("ten hours of silence give nothing to tag")
+        .expect_err("ten hours of silence give nothing to tag")
         .to_string();
     let grown_mb = (vm_hwm_kb().saturating_sub(before)) / 1024;
     assert!(err.contains("digital silence"), "{err}");

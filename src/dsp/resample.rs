@@ -223,6 +223,14 @@ impl StreamResampler {
     }
 }
 
+/// A resampling step that failed (rubato's error kept as the source).
+fn resample_err(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Resample {
+        reason: "resampling a block failed".into(),
+        source: Some(Box::new(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,13 +346,5 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("4000") && e.contains("8000"), "{e}");
-    }
-}
-
-/// A resampling step that failed (rubato's error kept as the source).
-fn resample_err(e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::Resample {
-        reason: "resampling a block failed".into(),
-        source: Some(Box::new(e)),
     }
 }
