@@ -50,6 +50,10 @@ pub fn timeline_paths(base: &Path, files: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// [`Tagger`] of its own (`first`, then clones of it); results in input order. `progress` is
 /// called once per finished file.
 ///
+/// On CUDA each worker takes a share of the files through [`Tagger::tag_paths`], which
+/// batches segments across files (a GPU wants them together); on the CPU each worker takes
+/// one file at a time.
+///
 /// Each file's own failure is its entry in the result, as is a worker whose models could not
 /// be loaded again.
 ///
@@ -71,6 +75,9 @@ pub fn tag_files(
         .build()
         .map_err(|e| Error::EngineStopped(format!("thread pool: {e}")))?;
     // Loads no models itself: clones of it load theirs when a worker needs one.
+    if first.placement().device == crate::model::Device::Cuda {
+        return Ok(across_files(first, files, jobs, progress, &pool));
+    }
     let template = first.blueprint();
     let spares = parking_lot::Mutex::new(vec![first]);
     let make = || -> Result<Tagger> {
@@ -92,6 +99,40 @@ pub fn tag_files(
             .collect()
     });
     Ok(results)
+}
+
+/// `jobs` workers, each tagging a contiguous share of `files` with [`Tagger::tag_paths`].
+fn across_files(
+    first: Tagger,
+    files: &[PathBuf],
+    jobs: usize,
+    progress: &(dyn Fn(&Path) + Sync),
+    pool: &rayon::ThreadPool,
+) -> Vec<Result<SongTags>> {
+    let share = files.len().div_ceil(jobs.max(1)).max(1);
+    let template = first.blueprint();
+    let first = parking_lot::Mutex::new(Some(first));
+    pool.install(|| {
+        files
+            .par_chunks(share)
+            .flat_map_iter(|chunk| {
+                let tagger = first.lock().take().map_or_else(|| template.try_clone(), Ok);
+                match tagger {
+                    Ok(mut t) => t.tag_paths(chunk, |p| progress(p)),
+                    Err(e) => {
+                        let why = crate::error::report(&e);
+                        chunk
+                            .iter()
+                            .map(|p| {
+                                progress(p);
+                                Err(Error::EngineStopped(format!("models: {why}")).for_file(p))
+                            })
+                            .collect()
+                    }
+                }
+            })
+            .collect()
+    })
 }
 
 #[cfg(all(test, feature = "timeline"))]

@@ -220,3 +220,78 @@ fn device_auto_runs_somewhere_and_says_where() {
         mstag::model::Device::Auto => panic!("auto is always resolved"),
     }
 }
+
+#[test]
+fn many_files_batched_together_give_each_files_own_result() {
+    let dir = common::TempDir::new("many");
+    let rate = 44_100u32;
+    let tone: Vec<f32> = (0..(3 * rate) as usize)
+        .flat_map(|i| {
+            let x = (i as f32 * 523.25 * std::f32::consts::TAU / rate as f32).sin() * 0.3;
+            [x, 0.5 * x]
+        })
+        .collect();
+    let short = dir.path("short.wav"); // under one 54-frame segment: looped
+    common::write_wav(&short, &tone[..2 * rate as usize / 2], rate, 2);
+    let stereo = dir.path("stereo.wav");
+    common::write_wav(&stereo, &tone, rate, 2);
+    let silent = dir.path("silent.wav");
+    common::write_wav(&silent, &vec![0.0; 5 * 22_050], 22_050, 1);
+    let not_audio = dir.path("not-audio.wav");
+    std::fs::write(&not_audio, b"RIFF nonsense").unwrap();
+    let files = vec![
+        common::demo_clip(),
+        short,
+        dir.path("missing.flac"),
+        common::fixture("golden.wav"),
+        silent,
+        stereo.clone(),
+        not_audio,
+        common::demo_clip(),
+        stereo.clone(),
+        stereo,
+        common::fixture("golden.wav"),
+    ];
+    let mut one = batched(1);
+    let mut many = batched(64);
+    let mut seen = Vec::new();
+    let together = many.tag_paths(&files, |p| seen.push(p.to_path_buf()));
+    assert_eq!(together.len(), files.len());
+    seen.sort();
+    let mut want = files.clone();
+    want.sort();
+    assert_eq!(seen, want, "progress once per file");
+    for (f, got) in files.iter().zip(&together) {
+        let alone = one.tag_path(f);
+        match (alone, got) {
+            (Ok(a), Ok(b)) => {
+                let what = f.display();
+                assert!(
+                    common::max_abs_err(a.scores(), b.scores()) <= 1e-5,
+                    "{what}"
+                );
+                assert!(
+                    common::max_abs_err(a.features(), b.features()) <= 1e-5,
+                    "{what}"
+                );
+                assert_eq!(a.segments(), b.segments(), "{what}");
+                assert_eq!(a.looped_scales(), b.looped_scales(), "{what}");
+                assert!((a.duration_s() - b.duration_s()).abs() < 1e-9, "{what}");
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => panic!(
+                "{}: alone {:?}, together {:?}",
+                f.display(),
+                a.is_ok(),
+                b.is_ok()
+            ),
+        }
+    }
+    let failed: Vec<String> = together
+        .iter()
+        .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
+        .collect();
+    assert_eq!(failed.len(), 3, "{failed:#?}");
+    // The tagger has its models back.
+    assert!(many.tag_path(common::demo_clip()).is_ok());
+}

@@ -2,7 +2,7 @@
 //! library all use.
 
 use super::pipeline::FeaturePipeline;
-use crate::model::Manifest;
+use crate::model::{Manifest, SegmentModel};
 
 /// Why a finished stream has no scores. Its message is the one `mstag tag` and `mstag-live`
 /// give for such input (both then exit with 1).
@@ -64,7 +64,10 @@ impl std::fmt::Display for NoScores {
 
 /// Why `pipeline`, finished, has no scores: too short for one segment of the shortest scale,
 /// or digital silence in every segment of some scale.
-pub fn no_scores_reason(pipeline: &FeaturePipeline, manifest: &Manifest) -> NoScores {
+pub fn no_scores_reason<M: SegmentModel>(
+    pipeline: &FeaturePipeline<M>,
+    manifest: &Manifest,
+) -> NoScores {
     let shortest = manifest.min_segment_frames();
     if pipeline.mel_frames() < shortest as u64 {
         NoScores::TooShort {

@@ -220,6 +220,50 @@ impl<M: SegmentModel> FeaturePipeline<M> {
         Ok(())
     }
 
+    /// Segments of scale `scale` (manifest order) waiting for a batch.
+    pub fn pending(&self, scale: usize) -> usize {
+        self.pending.get(scale).map_or(0, |p| p.end_t.len())
+    }
+
+    /// Moves the segments of scale `scale` that wait for a batch out of the pipeline, for a
+    /// caller that batches across pipelines (several songs in one model call): their values
+    /// are appended to `segments` and their end times to `end_t`. Give their features back,
+    /// in the same order, with [`add_features`](Self::add_features).
+    pub fn take_pending(&mut self, scale: usize, segments: &mut Vec<f32>, end_t: &mut Vec<f64>) {
+        if let Some(p) = self.pending.get_mut(scale) {
+            segments.append(&mut p.segments);
+            end_t.append(&mut p.end_t);
+        }
+    }
+
+    /// Adds the features (`end_t.len() * feature_dim` values) of segments taken with
+    /// [`take_pending`](Self::take_pending) to scale `scale`'s aggregate, as a flush would.
+    ///
+    /// # Errors
+    /// [`Error::Inference`] when the sizes do not match.
+    pub fn add_features(&mut self, scale: usize, features: &[f32], end_t: &[f64]) -> Result<()> {
+        let dim = self.models.get(scale).map_or(0, |m| m.feature_dim());
+        if dim == 0 || features.len() != end_t.len() * dim {
+            return Err(Error::Inference {
+                stage: format!("scale {scale}"),
+                reason: format!(
+                    "{} feature values for {} segments of {dim}",
+                    features.len(),
+                    end_t.len()
+                ),
+                source: None,
+            });
+        }
+        let agg = &mut self.aggregates.scales[scale];
+        let mut f = vec![0.0; dim];
+        for (src, &t) in features.chunks_exact(dim).zip(end_t) {
+            f.copy_from_slice(src);
+            sanitize(&mut f);
+            agg.add(&f, t);
+        }
+        Ok(())
+    }
+
     fn flush_scale(&mut self, i: usize) -> Result<()> {
         let pending = &mut self.pending[i];
         let n = pending.end_t.len();

@@ -4,6 +4,7 @@
 //! Both run the one pipeline the live [`Engine`](crate::engine::Engine) runs, so a song
 //! tagged here gets the scores `mstag-live` ends with.
 
+mod many;
 mod song;
 mod stream;
 

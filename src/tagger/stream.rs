@@ -6,7 +6,7 @@ use super::song::SongTags;
 use super::TimelineOptions;
 use crate::engine::{no_scores_reason, FeaturePipeline, PipelineConfig, Scorer};
 use crate::error::{Error, Result};
-use crate::model::{Manifest, ModelSet, Placement};
+use crate::model::{Manifest, ModelSet, Placement, SegmentModel, TagClassifier};
 use crate::scores::{Scores, View};
 
 /// Tags audio that the caller pushes in pieces of any size: for programs that bring their
@@ -207,30 +207,19 @@ impl StreamTagger {
     }
 
     fn finish_song(&mut self) -> Result<SongTags> {
-        self.pipeline.finish()?;
-        if !self.rescore()? {
-            return Err(Error::NoScores {
-                path: None,
-                reason: no_scores_reason(&self.pipeline, &self.manifest),
-            });
-        }
-        let mut features = vec![0.0; self.pipeline.aggregates.dim()];
-        self.pipeline.aggregates.write(View::Session, &mut features);
-        Ok(SongTags {
-            names: self.names.clone(),
-            scores: self.scores.view(View::Session).to_vec(),
-            features,
-            duration_s: self.pipeline.time_s(),
-            segments: self.pipeline.segments(),
-            silent_segments: self.pipeline.silent_segments(),
-            looped_scales: self.pipeline.looped_scales(),
-            device: self.placement.device_name(),
-            timeline: self
-                .timeline
-                .as_mut()
-                .map(|tl| std::mem::take(&mut tl.columns))
-                .unwrap_or_default(),
-        })
+        let timeline = self
+            .timeline
+            .as_mut()
+            .map(|tl| std::mem::take(&mut tl.columns))
+            .unwrap_or_default();
+        finish_song(
+            &mut self.pipeline,
+            &mut self.scorer,
+            &self.names,
+            &self.manifest,
+            self.placement.device_name(),
+            timeline,
+        )
     }
 
     /// Scores the aggregates; false while some scale has no segment yet.
@@ -248,4 +237,37 @@ impl StreamTagger {
         self.scores.seq += 1;
         Ok(true)
     }
+}
+
+/// Ends `pipeline`'s stream and makes its song-level result: the session view scored, the
+/// features it came from, and how the song was analysed.
+pub(crate) fn finish_song<M: SegmentModel, C: TagClassifier>(
+    pipeline: &mut FeaturePipeline<M>,
+    scorer: &mut Scorer<C>,
+    names: &Arc<[String]>,
+    manifest: &Manifest,
+    device: &'static str,
+    timeline: Vec<(f64, Vec<f32>)>,
+) -> Result<SongTags> {
+    pipeline.finish()?;
+    let mut scores = Scores::default();
+    if !scorer.score(&pipeline.aggregates, &mut scores)? {
+        return Err(Error::NoScores {
+            path: None,
+            reason: no_scores_reason(pipeline, manifest),
+        });
+    }
+    let mut features = vec![0.0; pipeline.aggregates.dim()];
+    pipeline.aggregates.write(View::Session, &mut features);
+    Ok(SongTags {
+        names: names.clone(),
+        scores: scores.view(View::Session).to_vec(),
+        features,
+        duration_s: pipeline.time_s(),
+        segments: pipeline.segments(),
+        silent_segments: pipeline.silent_segments(),
+        looped_scales: pipeline.looped_scales(),
+        device,
+        timeline,
+    })
 }

@@ -24,11 +24,20 @@ const PIECE: u64 = 52 << 20;
 /// The latency harness's executable, built with the release profile.
 fn latency_bench() -> Result<PathBuf> {
     let out = cargo()
-        .args(["bench", "--bench", "latency", "--no-run", "--message-format=json"])
+        .args([
+            "bench",
+            "--bench",
+            "latency",
+            "--no-run",
+            "--message-format=json",
+        ])
         .output()
         .context("building the latency harness")?;
     if !out.status.success() {
-        bail!("cargo bench --no-run failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "cargo bench --no-run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -54,7 +63,14 @@ pub(crate) fn gpu_pack() -> Result<()> {
         bail!("ONNX Runtime's GPU build is not in .ort/lib: run `cargo xtask setup --gpu` first");
     }
     run(cargo().args([
-        "build", "--release", "--features", "cuda", "--bin", "mstag", "--bin", "mstag-live",
+        "build",
+        "--release",
+        "--features",
+        "cuda",
+        "--bin",
+        "mstag",
+        "--bin",
+        "mstag-live",
     ]))?;
     run(cargo().args(["build", "--release", "-p", "xtask"]))?;
     let latency = latency_bench()?;
