@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use common::ViewArg;
 use mstag::capture::device::DeviceKind;
@@ -45,6 +44,9 @@ enum Cmd {
     },
     /// Live tags (same as `mstag-live`)
     Live(common::LiveArgs),
+    /// Song-level feature vectors of audio files (the paper's aggregate: per-segment max per
+    /// level, mean over segments, all levels and scales), for heads and embeddings of your own
+    Embed(common::embed::EmbedArgs),
     /// Check what inference needs: ONNX Runtime, its execution providers, and for CUDA each
     /// library and the driver, with the command that installs what is missing
     Doctor {
@@ -118,6 +120,7 @@ fn main() -> ExitCode {
             }
             tag(&args)
         }
+        Cmd::Embed(args) => common::embed::run(&args),
         Cmd::Devices { verbose } => devices(verbose).map(|_| true),
         Cmd::Live(args) => common::run_live(&args).map(|_| true),
         Cmd::Info { models } => info(models).map(|_| true),
@@ -236,21 +239,10 @@ fn tag(a: &TagArgs) -> Result<bool> {
             step_s: a.timeline_step,
             view: a.timeline_view.into(),
         }),
+        windows: None,
         batch: a.batch.into(),
     };
-    let bar = if a.quiet {
-        ProgressBar::hidden()
-    } else {
-        let b = ProgressBar::new(a.files.len() as u64);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} tagging [{bar:30}] {pos}/{len} files {elapsed_precise} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        b
-    };
+    let bar = common::progress_bar(a.files.len(), a.quiet, "tagging");
     let tagger = mstag::Tagger::new(config)
         .with_context(|| format!("loading the models of {}", manifest_path.display()))?;
     common::say_placement(tagger.placement());

@@ -167,6 +167,19 @@ impl Manifest {
         Ok(())
     }
 
+    /// A name for every value of the song-level feature vector, in its order:
+    /// `<scale>/<level>/<unit>` (`s18/level0/0`, ...), following `feature_order`.
+    pub fn feature_names(&self) -> Vec<String> {
+        self.scales
+            .iter()
+            .flat_map(|s| {
+                s.levels.iter().flat_map(move |l| {
+                    (0..l.width).map(move |k| format!("{}/{}/{k}", s.name, l.output))
+                })
+            })
+            .collect()
+    }
+
     /// Total feature dimension (classifier input).
     pub fn feature_dim(&self) -> usize {
         self.classifier.input_dim

@@ -47,6 +47,24 @@ impl Serialize for TagMap<'_> {
     }
 }
 
+/// A list of `f32` values (a feature vector), each in its shortest decimal form, `null` where
+/// not finite.
+///
+/// # Examples
+/// ```
+/// use mstag::output::json::Floats;
+/// let text = serde_json::to_string(&Floats(&[0.1, 2.5, f32::INFINITY])).unwrap();
+/// assert_eq!(text, "[0.1,2.5,null]");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Floats<'a>(pub &'a [f32]);
+
+impl Serialize for Floats<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|&x| x.is_finite().then_some(x)))
+    }
+}
+
 /// A duration or time in seconds, `null` when not finite.
 pub(crate) fn finite(x: f64) -> Option<f64> {
     x.is_finite().then_some(x)

@@ -68,14 +68,14 @@ impl Tagger {
     /// segments all of them have ready, up to [`TaggerConfig::batch`](super::TaggerConfig)
     /// segments per call: short files fill batches too. This is what a GPU needs; on a CPU,
     /// [`offline::tag_files`](crate::offline) spreads files over cores instead. With a
-    /// timeline asked for, files are tagged one by one.
+    /// timeline or feature windows asked for, files are tagged one by one.
     pub fn tag_paths<P: AsRef<Path>>(
         &mut self,
         paths: &[P],
         mut progress: impl FnMut(&Path),
     ) -> Vec<Result<SongTags>> {
         let mut results: Vec<Option<Result<SongTags>>> = paths.iter().map(|_| None).collect();
-        if self.config.timeline.is_some() {
+        if self.config.timeline.is_some() || self.config.windows.is_some() {
             return paths
                 .iter()
                 .map(|p| {

@@ -44,6 +44,9 @@ pub struct TaggerConfig {
     pub pipeline: PipelineConfig,
     /// Also collect scores over time ([`SongTags::timeline`]); `None` for none.
     pub timeline: Option<TimelineOptions>,
+    /// Also collect the song's feature vector per window of this many seconds
+    /// ([`SongTags::windows`], e.g. for `mstag embed --window`); `None` for none.
+    pub windows: Option<f64>,
     /// Segments of a scale run in one model call (1 to [`MAX_BATCH`](crate::engine::pipeline::MAX_BATCH)):
     /// a GPU wants hundreds; on a CPU see BENCHMARKS.md. Scores equal those of single
     /// segments within float rounding (1e-5). Default [`DEFAULT_BATCH`].
@@ -61,6 +64,7 @@ impl Default for TaggerConfig {
             intra_threads: 1,
             pipeline: PipelineConfig::default(),
             timeline: None,
+            windows: None,
             batch: DEFAULT_BATCH,
         }
     }
@@ -107,6 +111,13 @@ impl Tagger {
     /// [`Error::ExecutionProvider`] when [`Device::Cuda`] was asked for and cannot be used.
     pub fn new(config: TaggerConfig) -> Result<Self> {
         config.pipeline.validate()?;
+        if let Some(w) = config.windows {
+            PipelineConfig {
+                window_s: w,
+                ..config.pipeline
+            }
+            .validate()?;
+        }
         if !(1..=MAX_BATCH).contains(&config.batch) {
             return Err(Error::InvalidSetting {
                 name: "batch",
@@ -291,6 +302,9 @@ impl Tagger {
             self.config.timeline,
         )?;
         stream.set_batch(self.config.batch)?;
+        if let Some(w) = self.config.windows {
+            stream.collect_windows(w)?;
+        }
         Ok(stream)
     }
 

@@ -37,6 +37,8 @@ pub struct SongTags {
     pub(crate) silent_segments: u64,
     pub(crate) looped_scales: Vec<usize>,
     pub(crate) device: &'static str,
+    pub(crate) windows: Vec<(f64, Vec<f32>)>,
+    pub(crate) window_s: Option<f64>,
     pub(crate) timeline: Vec<(f64, Vec<f32>)>,
 }
 
@@ -102,6 +104,19 @@ impl SongTags {
         &self.looped_scales
     }
 
+    /// `(end, features)` of the sliding window every [`window_s`](Self::window_s) seconds,
+    /// when the tagger was asked for them ([`TaggerConfig::windows`](crate::TaggerConfig));
+    /// each vector is the mean over the segments of that window, in the order of
+    /// [`features`](Self::features). Empty otherwise.
+    pub fn windows(&self) -> &[(f64, Vec<f32>)] {
+        &self.windows
+    }
+
+    /// The window length of [`windows`](Self::windows), when they were collected.
+    pub fn window_s(&self) -> Option<f64> {
+        self.window_s
+    }
+
     /// Where the models ran: `"cpu"` or `"cuda"` (what `Device::Auto` resolved to).
     pub fn device(&self) -> &'static str {
         self.device
@@ -146,6 +161,8 @@ mod tests {
             silent_segments: 2,
             looped_scales: Vec::new(),
             device: "cpu",
+            windows: Vec::new(),
+            window_s: None,
             timeline: Vec::new(),
         }
     }

@@ -43,9 +43,18 @@ pub struct StreamTagger {
     scorer: Scorer,
     scores: Scores,
     timeline: Option<Columns>,
+    /// Feature vectors of the sliding window, every `window_s` ([`Self::collect_windows`]).
+    windows: Option<FeatureWindows>,
     /// Score after every push that completed a segment (false inside [`Tagger`](crate::Tagger): only
     /// for timeline columns and at the end).
     every_segment: bool,
+}
+
+/// The window feature vectors being collected: one every `step_s` (the window's length).
+struct FeatureWindows {
+    step_s: f64,
+    next_s: f64,
+    rows: Vec<(f64, Vec<f32>)>,
 }
 
 /// The timeline being collected: a column every `step_s`.
@@ -101,6 +110,7 @@ impl StreamTagger {
                 next_s: opts.step_s,
                 columns: Vec::new(),
             }),
+            windows: None,
             every_segment: false,
         })
     }
@@ -144,6 +154,7 @@ impl StreamTagger {
             return Ok(None);
         }
         let t = self.pipeline.time_s();
+        self.collect_window_due(t)?;
         let column_due = self.timeline.as_ref().is_some_and(|tl| t >= tl.next_s);
         if !(self.every_segment || column_due) {
             return Ok(None);
@@ -159,6 +170,45 @@ impl StreamTagger {
             }
         }
         Ok(ready.then_some(self.scores))
+    }
+
+    /// Also keeps the feature vector of the sliding window every `window_s` seconds (each the
+    /// mean of the segments of the last `window_s` seconds, as the window view): the
+    /// song's [`SongTags::windows`]. Sets the window view's length to `window_s`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] named `window` unless `window_s` is a number of seconds
+    /// above 0 and at most 3600.
+    pub fn collect_windows(&mut self, window_s: f64) -> Result<()> {
+        let ema = self.pipeline.config().ema_tau_s;
+        self.pipeline.set_view_lengths(window_s, ema)?;
+        self.windows = Some(FeatureWindows {
+            step_s: window_s,
+            next_s: window_s,
+            rows: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// A window row for every boundary `t` has passed (one per push: pushes are shorter than
+    /// a window).
+    fn collect_window_due(&mut self, t: f64) -> Result<()> {
+        let due = self.windows.as_ref().is_some_and(|w| t >= w.next_s);
+        if !due {
+            return Ok(());
+        }
+        self.pipeline.flush()?;
+        let mut f = vec![0.0; self.pipeline.aggregates.dim()];
+        let ready = self.pipeline.aggregates.write(View::Window, &mut f);
+        if let Some(w) = self.windows.as_mut() {
+            if ready {
+                w.rows.push((t, f));
+            }
+            while w.next_s <= t {
+                w.next_s += w.step_s;
+            }
+        }
+        Ok(())
     }
 
     /// The scores of the last push that made some, if any did.
@@ -212,14 +262,23 @@ impl StreamTagger {
             .as_mut()
             .map(|tl| std::mem::take(&mut tl.columns))
             .unwrap_or_default();
-        finish_song(
+        let mut song = finish_song(
             &mut self.pipeline,
             &mut self.scorer,
             &self.names,
             &self.manifest,
             self.placement.device_name(),
             timeline,
-        )
+        )?;
+        // The end of the song closes the window that ends with it, when a boundary falls
+        // within its last push.
+        let t = self.pipeline.time_s();
+        self.collect_window_due(t + 1e-9)?;
+        if let Some(w) = self.windows.as_mut() {
+            song.windows = std::mem::take(&mut w.rows);
+            song.window_s = Some(w.step_s);
+        }
+        Ok(song)
     }
 
     /// Scores the aggregates; false while some scale has no segment yet.
@@ -269,5 +328,7 @@ pub(crate) fn finish_song<M: SegmentModel, C: TagClassifier>(
         looped_scales: pipeline.looped_scales(),
         device,
         timeline,
+        windows: Vec::new(),
+        window_s: None,
     })
 }

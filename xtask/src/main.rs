@@ -319,6 +319,7 @@ const NOT_IN_CORE: &[&str] = &[
     "rosc",
     "rayon",
     "resvg",
+    "ndarray-npy",
 ];
 
 /// Checks the core's dependency tree, then builds it and runs its unit tests and the

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod doctor;
+pub mod embed;
 mod live;
 pub mod messages;
 
@@ -88,6 +89,23 @@ pub fn positive_seconds(s: &str) -> std::result::Result<f64, String> {
     } else {
         Err(format!("{s}: must be more than 0 and at most 3600 seconds"))
     }
+}
+
+/// A progress bar over `n` files on stderr (hidden with `quiet`), `what` naming the work.
+pub fn progress_bar(n: usize, quiet: bool, what: &str) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressStyle};
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(n as u64);
+    b.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} files {{elapsed_precise}} eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    b
 }
 
 /// With `--device auto`, one line on stderr: the execution provider in use and, when CUDA
