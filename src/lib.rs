@@ -60,6 +60,7 @@ pub mod decode;
 pub mod dsp;
 pub mod engine;
 pub mod error;
+pub mod head;
 pub mod model;
 #[cfg(feature = "batch")]
 pub mod offline;

@@ -47,6 +47,8 @@ enum Cmd {
     /// Song-level feature vectors of audio files (the paper's aggregate: per-segment max per
     /// level, mean over segments, all levels and scales), for heads and embeddings of your own
     Embed(common::embed::EmbedArgs),
+    /// Train a head of your own labels on the song-level features (LABELS.csv: file,label)
+    Learn(common::learn::LearnArgs),
     /// Check what inference needs: ONNX Runtime, its execution providers, and for CUDA each
     /// library and the driver, with the command that installs what is missing
     Doctor {
@@ -97,6 +99,10 @@ struct TagArgs {
     /// No progress bar
     #[arg(long, short)]
     quiet: bool,
+    /// A head of your own (a folder made by `mstag learn`), its scores beside the tags;
+    /// repeat for several
+    #[arg(long = "head", value_name = "DIR")]
+    heads: Vec<PathBuf>,
     /// Segments of a scale run in one model call (1 to 1024): hundreds suit a GPU; scores
     /// equal those of one segment at a time within 1e-5
     #[arg(long, default_value_t = mstag::DEFAULT_BATCH as u16, allow_negative_numbers = true,
@@ -121,6 +127,7 @@ fn main() -> ExitCode {
             tag(&args)
         }
         Cmd::Embed(args) => common::embed::run(&args),
+        Cmd::Learn(args) => common::learn::run(&args),
         Cmd::Devices { verbose } => devices(verbose).map(|_| true),
         Cmd::Live(args) => common::run_live(&args).map(|_| true),
         Cmd::Info { models } => info(models).map(|_| true),
@@ -220,6 +227,25 @@ fn failure_summary(failed: &[String], total: usize) -> Option<String> {
     ))
 }
 
+/// The heads named by `--head`, each checked against the feature models in use; their names
+/// must differ.
+fn load_heads(dirs: &[PathBuf], manifest: &Manifest) -> Result<Vec<mstag::head::Head>> {
+    let mut heads: Vec<mstag::head::Head> = Vec::new();
+    for d in dirs {
+        let h = mstag::head::Head::load(d)?;
+        h.check_models(manifest, &mstag::head::Head::file_in(d))?;
+        if heads.iter().any(|o| o.name == h.name) {
+            anyhow::bail!(
+                "two heads are named {:?} ({}); give one another name with `mstag learn --name`",
+                h.name,
+                d.display()
+            );
+        }
+        heads.push(h);
+    }
+    Ok(heads)
+}
+
 /// Returns Ok(false) when some file or timeline failed (the others are still reported).
 fn tag(a: &TagArgs) -> Result<bool> {
     // Every output path is checked before any work.
@@ -230,6 +256,7 @@ fn tag(a: &TagArgs) -> Result<bool> {
     let manifest_path = a.model.manifest_path();
     let manifest = Manifest::load(&manifest_path)?;
     manifest.verify_files()?;
+    let heads = load_heads(&a.heads, &manifest)?;
     let config = TaggerConfig {
         manifest: manifest_path.clone(),
         device: a.model.device(),
@@ -275,7 +302,17 @@ fn tag(a: &TagArgs) -> Result<bool> {
                 rows.push(
                     FileResult::ok(name, Some(t.duration_s()), t.scores().to_vec())
                         .with_looped_scales(t.looped_scales().to_vec())
-                        .with_device(t.device()),
+                        .with_device(t.device())
+                        .with_heads(
+                            heads
+                                .iter()
+                                .map(|h| output::HeadScores {
+                                    name: h.name.clone(),
+                                    labels: h.labels.clone(),
+                                    scores: h.scores(t.features()),
+                                })
+                                .collect(),
+                        ),
                 );
             }
             Err(e) => {

@@ -26,6 +26,39 @@ pub struct FileResult {
     pub looped_scales: Vec<usize>,
     /// Where the models ran (`cpu`, `cuda`), when known.
     pub device: Option<&'static str>,
+    /// The scores of heads of your own ([`crate::head::Head`]), in the order given.
+    pub heads: Vec<HeadScores>,
+}
+
+/// One head's scores for one file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HeadScores {
+    /// The head's name.
+    pub name: String,
+    /// Its labels, in score order.
+    pub labels: Vec<String>,
+    /// Its scores.
+    pub scores: Vec<f32>,
+}
+
+/// `{head: {label: score}}` in the order given.
+struct HeadMaps<'a>(&'a [HeadScores]);
+
+impl HeadMaps<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for HeadMaps<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for h in self.0 {
+            map.serialize_entry(&h.name, &TagMap::new(&h.labels, &h.scores))?;
+        }
+        map.end()
+    }
 }
 
 impl FileResult {
@@ -38,12 +71,19 @@ impl FileResult {
             error: None,
             looped_scales: Vec::new(),
             device: None,
+            heads: Vec::new(),
         }
     }
 
     /// Marks a short clip: the scales (segment frames) its segment was looped to fill.
     pub fn with_looped_scales(mut self, looped_scales: Vec<usize>) -> Self {
         self.looped_scales = looped_scales;
+        self
+    }
+
+    /// Adds the scores of heads of your own.
+    pub fn with_heads(mut self, heads: Vec<HeadScores>) -> Self {
+        self.heads = heads;
         self
     }
 
@@ -62,6 +102,7 @@ impl FileResult {
             error: Some(error.into()),
             looped_scales: Vec::new(),
             device: None,
+            heads: Vec::new(),
         }
     }
 
@@ -103,6 +144,7 @@ pub fn to_json(results: &[FileResult], tag_names: &[String]) -> String {
                 looped_scales: &r.looped_scales,
                 device: r.device,
                 tags: TagMap::new(tag_names, tags),
+                heads: HeadMaps(&r.heads),
             },
             (failure, _) => FileRecord::Failed {
                 file: &r.file,
@@ -129,6 +171,8 @@ enum FileRecord<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         device: Option<&'static str>,
         tags: TagMap<'a>,
+        #[serde(skip_serializing_if = "HeadMaps::is_empty")]
+        heads: HeadMaps<'a>,
     },
     Failed {
         file: &'a str,
@@ -167,6 +211,20 @@ pub fn to_csv(results: &[FileResult], tag_names: &[String]) -> String {
         out.push(',');
         out.push_str(&csv_field(&tag_name(tag_names, i)));
     }
+    // Head columns `<head>/<label>`, from the first file that has each head.
+    let mut head_cols: Vec<(String, String)> = Vec::new();
+    for h in results.iter().flat_map(|r| &r.heads) {
+        for l in &h.labels {
+            let col = (h.name.clone(), l.clone());
+            if !head_cols.contains(&col) {
+                head_cols.push(col);
+            }
+        }
+    }
+    for (h, l) in &head_cols {
+        out.push(',');
+        out.push_str(&csv_field(&format!("{h}/{l}")));
+    }
     if looped {
         out.push_str(",looped_scales");
     }
@@ -191,6 +249,23 @@ pub fn to_csv(results: &[FileResult], tag_names: &[String]) -> String {
         for i in 0..n_cols {
             out.push(',');
             if let Some(x) = tags.and_then(|t| t.get(i)).filter(|x| x.is_finite()) {
+                out.push_str(&format!("{x}"));
+            }
+        }
+        for (h, l) in &head_cols {
+            out.push(',');
+            let v = r
+                .heads
+                .iter()
+                .find(|x| &x.name == h)
+                .and_then(|x| {
+                    x.labels
+                        .iter()
+                        .position(|y| y == l)
+                        .and_then(|i| x.scores.get(i))
+                })
+                .filter(|x| x.is_finite() && failure.is_none());
+            if let Some(x) = v {
                 out.push_str(&format!("{x}"));
             }
         }
@@ -307,6 +382,22 @@ pub fn to_table(results: &[FileResult], tag_names: &[String], top: usize, groupe
             let line = format!("  {name:<width$}  {value}  {bar}");
             out.push_str(line.trim_end());
             out.push('\n');
+        }
+        for h in &r.heads {
+            let mut order: Vec<usize> = (0..h.scores.len()).collect();
+            order.sort_by(|&a, &b| h.scores[b].total_cmp(&h.scores[a]).then(a.cmp(&b)));
+            let shown: Vec<String> = order
+                .iter()
+                .take(top)
+                .map(|&i| {
+                    format!(
+                        "{} {:.3}",
+                        h.labels.get(i).map_or("?", String::as_str),
+                        h.scores[i]
+                    )
+                })
+                .collect();
+            out.push_str(&format!("  [{}] {}\n", h.name, shown.join(", ")));
         }
     }
     if results.is_empty() {

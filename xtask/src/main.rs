@@ -320,6 +320,8 @@ const NOT_IN_CORE: &[&str] = &[
     "rayon",
     "resvg",
     "ndarray-npy",
+    "linfa",
+    "csv",
 ];
 
 /// Checks the core's dependency tree, then builds it and runs its unit tests and the

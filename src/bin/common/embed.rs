@@ -209,6 +209,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.write_all(bytes)
         .and_then(|_| tmp.flush())
         .with_context(|| format!("writing {}", path.display()))?;
+    // Readable by others, as files written without a temporary would be.
+    use std::os::unix::fs::PermissionsExt as _;
+    let _ = tmp
+        .as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644));
     tmp.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())

@@ -3,6 +3,7 @@
 
 pub mod doctor;
 pub mod embed;
+pub mod learn;
 mod live;
 pub mod messages;
 
