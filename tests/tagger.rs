@@ -108,6 +108,22 @@ fn bad_settings_and_formats_are_refused_before_any_audio() {
     assert!(matches!(e, Error::AudioFormat { .. }), "{e}");
 }
 
+/// The same song-level result within float rounding (1e-5), analysed the same way.
+fn assert_same_song(a: &mstag::SongTags, b: &mstag::SongTags, what: &str) {
+    assert!(
+        common::max_abs_err(a.scores(), b.scores()) <= 1e-5,
+        "{what}"
+    );
+    assert!(
+        common::max_abs_err(a.features(), b.features()) <= 1e-5,
+        "{what}"
+    );
+    assert_eq!(a.segments(), b.segments(), "{what}");
+    assert_eq!(a.silent_segments(), b.silent_segments(), "{what}");
+    assert_eq!(a.looped_scales(), b.looped_scales(), "{what}");
+    assert!((a.duration_s() - b.duration_s()).abs() < 1e-9, "{what}");
+}
+
 /// A tagger over the bundled models with `batch` segments per model call.
 fn batched(batch: usize) -> mstag::Tagger {
     mstag::Tagger::new(TaggerConfig {
@@ -151,18 +167,7 @@ fn batched_inference_gives_the_scores_of_one_segment_at_a_time() {
         for f in &files {
             let a = one.tag_path(f).expect("batch 1");
             let b = many.tag_path(f).expect("batched");
-            let what = format!("{} at batch {batch}", f.display());
-            assert!(
-                common::max_abs_err(a.scores(), b.scores()) <= 1e-5,
-                "{what}"
-            );
-            assert!(
-                common::max_abs_err(a.features(), b.features()) <= 1e-5,
-                "{what}"
-            );
-            assert_eq!(a.segments(), b.segments(), "{what}");
-            assert_eq!(a.silent_segments(), b.silent_segments(), "{what}");
-            assert_eq!(a.looped_scales(), b.looped_scales(), "{what}");
+            assert_same_song(&a, &b, &format!("{} at batch {batch}", f.display()));
         }
     }
     // The gap and the short clip did what they are there for.
@@ -264,20 +269,7 @@ fn many_files_batched_together_give_each_files_own_result() {
     for (f, got) in files.iter().zip(&together) {
         let alone = one.tag_path(f);
         match (alone, got) {
-            (Ok(a), Ok(b)) => {
-                let what = f.display();
-                assert!(
-                    common::max_abs_err(a.scores(), b.scores()) <= 1e-5,
-                    "{what}"
-                );
-                assert!(
-                    common::max_abs_err(a.features(), b.features()) <= 1e-5,
-                    "{what}"
-                );
-                assert_eq!(a.segments(), b.segments(), "{what}");
-                assert_eq!(a.looped_scales(), b.looped_scales(), "{what}");
-                assert!((a.duration_s() - b.duration_s()).abs() < 1e-9, "{what}");
-            }
+            (Ok(a), Ok(b)) => assert_same_song(&a, b, &f.display().to_string()),
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
             (a, b) => panic!(
                 "{}: alone {:?}, together {:?}",

@@ -238,20 +238,25 @@ struct Bins {
     mstag: PathBuf,
 }
 
+/// `mstag` and `mstag-live`, release, with the CUDA provider.
+pub(crate) fn build_release_bins() -> Result<()> {
+    crate::run(cargo().args([
+        "build",
+        "--release",
+        "--features",
+        "cuda",
+        "--bin",
+        "mstag",
+        "--bin",
+        "mstag-live",
+    ]))
+}
+
 fn build(o: &Opts) -> Result<Bins> {
     let dir = match &o.bin_dir {
         Some(d) => d.clone(),
         None => {
-            crate::run(cargo().args([
-                "build",
-                "--release",
-                "--features",
-                "cuda",
-                "--bin",
-                "mstag",
-                "--bin",
-                "mstag-live",
-            ]))?;
+            build_release_bins()?;
             root().join("target").join("release")
         }
     };

@@ -62,16 +62,7 @@ pub(crate) fn gpu_pack() -> Result<()> {
     if !lib.join("gpu").is_file() || !provider.is_file() {
         bail!("ONNX Runtime's GPU build is not in .ort/lib: run `cargo xtask setup --gpu` first");
     }
-    run(cargo().args([
-        "build",
-        "--release",
-        "--features",
-        "cuda",
-        "--bin",
-        "mstag",
-        "--bin",
-        "mstag-live",
-    ]))?;
+    crate::gpu_check::build_release_bins()?;
     run(cargo().args(["build", "--release", "-p", "xtask"]))?;
     let latency = latency_bench()?;
     let out = root().join(".gpu");
