@@ -276,7 +276,8 @@ impl Tagger {
     }
 
     /// A tagger with this one's configuration and no models (they load at first use): a
-    /// template to [`try_clone`](Self::try_clone) from.
+    /// template to [`try_clone`](Self::try_clone) from (for `offline::tag_files`).
+    #[cfg(feature = "batch")]
     pub(crate) fn blueprint(&self) -> Tagger {
         Tagger {
             config: self.config.clone(),
