@@ -5,6 +5,10 @@
 /// Upper bound on the number of tags a manifest may declare (validated at load time).
 pub const MAX_TAGS: usize = 64;
 
+/// Upper bound on the labels of all heads of your own together ([`crate::head::HeadSet`]),
+/// scored beside the tags in every update.
+pub const MAX_HEAD_LABELS: usize = 64;
+
 /// One view of the aggregate: which average the scores come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum View {
@@ -27,6 +31,25 @@ impl View {
             View::Ema => "ema",
         }
     }
+
+    /// The view's place in [`View::ALL`] (0, 1, 2), e.g. the row of [`Scores::heads`].
+    pub fn index(self) -> usize {
+        match self {
+            View::Session => 0,
+            View::Window => 1,
+            View::Ema => 2,
+        }
+    }
+}
+
+/// The labels of one head of your own, in score order: what outputs need to name its scores
+/// ([`crate::head::HeadSet::labels`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HeadLabels {
+    /// The head's name.
+    pub name: String,
+    /// Its labels, in score order.
+    pub labels: Vec<String>,
 }
 
 /// Tag scores in manifest tag order for the three views, plus bookkeeping.
@@ -53,6 +76,12 @@ pub struct Scores {
     /// True when some scale's aggregate holds a segment made by looping a clip shorter than
     /// that scale's segment (a one-shot tagged at the end of its stream).
     pub looped: bool,
+    /// Number of valid entries in each row of `heads`: the labels of all heads together.
+    pub n_head: usize,
+    /// The scores of heads of your own, one row per view (in [`View::ALL`] order), each head's
+    /// labels after the previous head's; only the first `n_head` are valid. Made from the same
+    /// aggregate as the tags, at the same moment.
+    pub heads: [[f32; MAX_HEAD_LABELS]; 3],
 }
 
 impl Default for Scores {
@@ -68,6 +97,8 @@ impl Default for Scores {
             seq: 0,
             silent: false,
             looped: false,
+            n_head: 0,
+            heads: [[0.0; MAX_HEAD_LABELS]; 3],
         }
     }
 }
@@ -80,6 +111,12 @@ impl Scores {
             View::Window => &self.window[..self.n_tags],
             View::Ema => &self.ema[..self.n_tags],
         }
+    }
+
+    /// The `n_head` valid head scores of one view: every head's labels, in the order of the
+    /// [`crate::head::HeadSet`] the engine runs (empty without heads).
+    pub fn head_view(&self, v: View) -> &[f32] {
+        &self.heads[v.index()][..self.n_head]
     }
 
     pub(crate) fn view_mut(&mut self, v: View) -> &mut [f32] {

@@ -318,3 +318,114 @@ fn foreign_and_corrupt_heads_are_refused_before_any_tagging() {
         text(&out.stderr)
     );
 }
+
+/// `mstag-live --head` on a file: the head's scores are in every `--json` line's views, the
+/// last (song-level) line's equal `mstag tag --head` on the same file, and a real OSC
+/// receiver (liblo's `oscdump`) gets `/mstag/<head>/<label>` and `/mstag/<head>/top`.
+#[test]
+fn a_head_runs_live_in_json_lines_and_over_osc() {
+    let dir = common::TempDir::new("learn-live");
+    let labels = three_kinds(&dir);
+    let head = dir.path("kinds");
+    let out = mstag(&["learn", s(&labels), "--out", s(&head), "--quiet"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // 12 s of noise, never seen.
+    let noise: Vec<f32> = (0..3).flat_map(|k| sound("noise", 11 + k)).collect();
+    let file = dir.path("live-noise.wav");
+    common::write_wav(&file, &noise, RATE, 1);
+
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dump = common::oscdump::OscDump::start(port);
+    let out = Command::new(env!("CARGO_BIN_EXE_mstag-live"))
+        .args(["--input", s(&file), "--json", "--head", s(&head)])
+        .args([
+            "--osc",
+            &format!("127.0.0.1:{port}"),
+            "--osc-view",
+            "session",
+        ])
+        .output()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let msgs = dump.stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() > 5, "{} updates", lines.len());
+    let labels = ["clicks", "noise", "tone"];
+    let mut published = Vec::new();
+    for l in &lines {
+        for view in ["session", "window", "ema"] {
+            let h = l["heads"][view]["kinds"].as_object().expect("head scores");
+            assert_eq!(h.keys().collect::<Vec<_>>(), labels, "{l}");
+            let sum: f64 = h.values().map(|x| x.as_f64().unwrap()).sum();
+            assert!((sum - 1.0).abs() < 1e-5, "softmax: {sum} in {l}");
+        }
+        published.push(labels.map(|k| l["heads"]["session"]["kinds"][k].as_f64().unwrap()));
+    }
+    let last = lines.last().unwrap();
+    assert_eq!(last["final"], true);
+    // The song-level head scores are the offline ones.
+    let out = mstag(&[
+        "tag",
+        "--quiet",
+        "--format",
+        "json",
+        "--head",
+        s(&head),
+        s(&file),
+    ]);
+    let offline: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in labels {
+        let (a, b) = (
+            last["heads"]["session"]["kinds"][k].as_f64().unwrap(),
+            offline[0]["heads"]["kinds"][k].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-5, "{k}: live {a}, offline {b}");
+    }
+    assert!(
+        last["heads"]["session"]["kinds"]["noise"].as_f64().unwrap() > 0.5,
+        "{last}"
+    );
+
+    // The receiver: every label's address, the top message, values that were published.
+    for k in labels {
+        let addr = format!("/mstag/kinds/{k}");
+        let got: Vec<f64> = msgs
+            .iter()
+            .filter(|m| m.addr == addr)
+            .map(|m| m.args[0].f())
+            .collect();
+        assert!(got.len() > 10, "{addr}: {} messages", got.len());
+        let i = labels.iter().position(|l| *l == k).unwrap();
+        for v in &got {
+            let near = published
+                .iter()
+                .map(|p| (p[i] - v).abs())
+                .fold(f64::INFINITY, f64::min);
+            assert!(
+                near < 2e-6,
+                "{addr} {v}: not a published score (off by {near})"
+            );
+        }
+    }
+    let tops: Vec<&common::oscdump::Msg> = msgs
+        .iter()
+        .filter(|m| m.addr == "/mstag/kinds/top")
+        .collect();
+    assert!(!tops.is_empty());
+    let last_top = tops.last().unwrap();
+    assert_eq!(
+        last_top.args[0],
+        common::oscdump::Arg::S("noise".into()),
+        "{last_top:?}"
+    );
+    // The tags are still sent beside the head.
+    assert!(msgs.iter().any(|m| m.addr == "/mstag/tag/guitar"));
+}

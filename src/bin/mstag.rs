@@ -227,25 +227,6 @@ fn failure_summary(failed: &[String], total: usize) -> Option<String> {
     ))
 }
 
-/// The heads named by `--head`, each checked against the feature models in use; their names
-/// must differ.
-fn load_heads(dirs: &[PathBuf], manifest: &Manifest) -> Result<Vec<mstag::head::Head>> {
-    let mut heads: Vec<mstag::head::Head> = Vec::new();
-    for d in dirs {
-        let h = mstag::head::Head::load(d)?;
-        h.check_models(manifest, &mstag::head::Head::file_in(d))?;
-        if heads.iter().any(|o| o.name == h.name) {
-            anyhow::bail!(
-                "two heads are named {:?} ({}); give one another name with `mstag learn --name`",
-                h.name,
-                d.display()
-            );
-        }
-        heads.push(h);
-    }
-    Ok(heads)
-}
-
 /// Returns Ok(false) when some file or timeline failed (the others are still reported).
 fn tag(a: &TagArgs) -> Result<bool> {
     // Every output path is checked before any work.
@@ -256,7 +237,7 @@ fn tag(a: &TagArgs) -> Result<bool> {
     let manifest_path = a.model.manifest_path();
     let manifest = Manifest::load(&manifest_path)?;
     manifest.verify_files()?;
-    let heads = load_heads(&a.heads, &manifest)?;
+    let heads = mstag::head::HeadSet::load(&a.heads, &manifest)?;
     let config = TaggerConfig {
         manifest: manifest_path.clone(),
         device: a.model.device(),
@@ -305,6 +286,7 @@ fn tag(a: &TagArgs) -> Result<bool> {
                         .with_device(t.device())
                         .with_heads(
                             heads
+                                .heads()
                                 .iter()
                                 .map(|h| output::HeadScores {
                                     name: h.name.clone(),

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use super::pipeline::{FeaturePipeline, PipelineConfig, Scorer};
 use super::worker::Worker;
 use crate::error::{Error, Result};
+use crate::head::HeadSet;
 use crate::model::ModelSet;
 use crate::scores::Scores;
 use crate::stream::RingConsumer;
@@ -176,6 +177,8 @@ pub(super) enum Control {
     ReplaceInput(RingConsumer, u32, Sender<std::result::Result<(), String>>),
     /// New window length and EMA time constant, seconds (already validated).
     SetViewLengths(f64, f64, Sender<std::result::Result<(), String>>),
+    /// Other heads of your own (already checked against the models).
+    SetHeads(HeadSet, Sender<std::result::Result<(), String>>),
 }
 
 /// A running inference thread. Dropping it stops and joins the thread.
@@ -227,9 +230,18 @@ pub struct EngineBuilder {
     cfg: EngineConfig,
     hooks: EngineHooks,
     updates: Option<usize>,
+    heads: HeadSet,
 }
 
 impl EngineBuilder {
+    /// Heads of your own scored beside the tags in every update ([`Scores::heads`]), on the
+    /// inference thread, from the same views. Load them with [`HeadSet::load`], which checks
+    /// they were trained on these models.
+    pub fn heads(mut self, heads: HeadSet) -> Self {
+        self.heads = heads;
+        self
+    }
+
     /// The engine's settings (default: [`EngineConfig::default`]).
     pub fn config(mut self, cfg: EngineConfig) -> Self {
         self.cfg = cfg;
@@ -273,6 +285,7 @@ impl EngineBuilder {
             cfg,
             hooks,
             updates,
+            heads,
         } = self;
         if updates == Some(0) {
             return Err(Error::InvalidSetting {
@@ -289,6 +302,8 @@ impl EngineBuilder {
         } = models;
         let pipeline =
             FeaturePipeline::new(&manifest, scales, input_rate, ring.channels(), cfg.pipeline)?;
+        let mut scorer = Scorer::new(classifier);
+        scorer.set_heads(heads)?;
         let (tx, rx) = updates.map(crossbeam_channel::bounded).unzip();
         let (tb_in, tb_out) = triple_buffer::triple_buffer(&Scores::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -298,7 +313,7 @@ impl EngineBuilder {
         let worker = Worker {
             ring,
             pipeline,
-            scorer: Scorer::new(classifier),
+            scorer,
             tx,
             latest: tb_in,
             stop: stop.clone(),
@@ -338,6 +353,7 @@ impl Engine {
             cfg: EngineConfig::default(),
             hooks: EngineHooks::default(),
             updates: None,
+            heads: HeadSet::default(),
         }
     }
 
@@ -401,6 +417,22 @@ impl Engine {
             "window",
             format!("{window_s} s (EMA {ema_tau_s} s)"),
             "the change of window and EMA lengths",
+        )
+    }
+
+    /// Scores other heads of your own from the next update on (an empty set: none), and
+    /// republishes the current scores with them at once. The session goes on.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] when the heads read another feature length than the
+    /// engine's models, [`Error::EngineStopped`] when the thread has ended.
+    pub fn set_heads(&self, heads: HeadSet) -> Result<()> {
+        let names: Vec<String> = heads.labels().into_iter().map(|h| h.name).collect();
+        self.request(
+            |reply| Control::SetHeads(heads, reply),
+            "head",
+            names.join(", "),
+            "the change of heads",
         )
     }
 

@@ -6,7 +6,7 @@ pub mod pipeline;
 mod wait_plan;
 mod worker;
 
-pub use crate::scores::{Scores, View, MAX_TAGS};
+pub use crate::scores::{HeadLabels, Scores, View, MAX_HEAD_LABELS, MAX_TAGS};
 pub use live::{
     min_ring_seconds, Delivery, Engine, EngineBuilder, EngineConfig, EngineHooks, EngineSummary,
     InputFormat, Latest, PublishHook, Tap, Wake,

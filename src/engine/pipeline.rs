@@ -4,6 +4,7 @@
 use crate::aggregate::{Aggregates, ScaleAggregate};
 use crate::dsp::{Downmixer, MelFrontEnd, StreamResampler};
 use crate::error::{Error, Result};
+use crate::head::HeadSet;
 use crate::model::{Classifier, Manifest, ScaleModel, SegmentModel, TagClassifier};
 use crate::scores::{Scores, View};
 
@@ -617,6 +618,7 @@ fn sanitize(x: &mut [f32]) {
 /// there ([`TagClassifier`]).
 pub struct Scorer<C = Classifier> {
     classifier: C,
+    heads: HeadSet,
     features: Vec<f32>,
     out: Vec<f32>,
 }
@@ -627,9 +629,34 @@ impl<C: TagClassifier> Scorer<C> {
         let (d, t) = (classifier.input_dim(), classifier.n_tags());
         Scorer {
             classifier,
+            heads: HeadSet::default(),
             features: vec![0.0; 3 * d],
             out: vec![0.0; 3 * t],
         }
+    }
+
+    /// Scores `heads` too, from the same three views, in every [`Self::score`] (into
+    /// [`Scores::heads`]); an empty set scores none.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] when the heads read another feature length than the
+    /// classifier (they were trained on other models).
+    pub fn set_heads(&mut self, heads: HeadSet) -> Result<()> {
+        let d = self.classifier.input_dim();
+        if let Some(hd) = heads.feature_dim().filter(|&hd| hd != d) {
+            return Err(Error::InvalidSetting {
+                name: "head",
+                value: heads.labels()[0].name.clone(),
+                reason: format!("it reads {hd} features; these models give {d}"),
+            });
+        }
+        self.heads = heads;
+        Ok(())
+    }
+
+    /// The heads scored beside the tags.
+    pub fn heads(&self) -> &HeadSet {
+        &self.heads
     }
 
     /// Scores per view (tags, in manifest order).
@@ -673,6 +700,12 @@ impl<C: TagClassifier> Scorer<C> {
                     0.0
                 };
             }
+        }
+        let n = self.heads.n_labels();
+        scores.n_head = n;
+        for (k, row) in scores.heads.iter_mut().enumerate() {
+            self.heads
+                .score_into(&self.features[k * d..(k + 1) * d], &mut row[..n]);
         }
         Ok(true)
     }

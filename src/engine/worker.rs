@@ -177,6 +177,21 @@ impl Worker {
                 let _ = reply.send(done.map_err(|e| crate::error::report(&e)));
                 return Ok(false);
             }
+            Control::SetHeads(heads, reply) => {
+                let done = self.scorer.set_heads(heads);
+                let answer = match done {
+                    Ok(()) => {
+                        if st.published_any {
+                            self.update(st, false)?;
+                        }
+                        Ok(())
+                    }
+                    Err(Error::InvalidSetting { reason, .. }) => Err(reason),
+                    Err(e) => Err(crate::error::report(&e)),
+                };
+                let _ = reply.send(answer);
+                return Ok(false);
+            }
         };
         // Everything still in the ring was recorded at the old rate.
         loop {

@@ -8,7 +8,7 @@
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use crate::scores::{Scores, View};
+use crate::scores::{HeadLabels, Scores, View};
 
 /// `{tag: score}` in manifest order; a score without a name (more scores than names) is
 /// called `tag<i>`.
@@ -73,7 +73,8 @@ pub(crate) fn finite(x: f64) -> Option<f64> {
 /// One update of the live engine as `mstag-live --json` writes it: `t` (seconds of input,
 /// 4 decimals), the three views, the input's dropped frames, whether the input is silent
 /// (scores held) or a short clip was looped, and `final` on the last line of a session (the
-/// song-level result).
+/// song-level result). With heads of your own ([`LiveLine::with_heads`]) a `heads` object
+/// follows the views: `{"session": {NAME: {label: score}}, "window": ..., "ema": ...}`.
 ///
 /// # Examples
 /// ```
@@ -90,8 +91,51 @@ pub(crate) fn finite(x: f64) -> Option<f64> {
 #[derive(Debug, Clone, Copy)]
 pub struct LiveLine<'a> {
     names: &'a [String],
+    heads: &'a [HeadLabels],
     scores: &'a Scores,
     is_final: bool,
+}
+
+/// One view of every head: `{NAME: {label: score}}`, laid out as in [`Scores::heads`].
+struct HeadView<'a> {
+    heads: &'a [HeadLabels],
+    scores: &'a [f32],
+}
+
+impl Serialize for HeadView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.heads.len()))?;
+        let mut start = 0;
+        for h in self.heads {
+            let end = (start + h.labels.len()).min(self.scores.len());
+            map.serialize_entry(
+                &h.name,
+                &TagMap::new(&h.labels, &self.scores[start.min(end)..end]),
+            )?;
+            start = end;
+        }
+        map.end()
+    }
+}
+
+/// Every view of every head: `{view: {NAME: {label: score}}}`.
+struct HeadViews<'a> {
+    heads: &'a [HeadLabels],
+    scores: &'a Scores,
+}
+
+impl Serialize for HeadViews<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        for v in View::ALL {
+            let view = HeadView {
+                heads: self.heads,
+                scores: self.scores.head_view(v),
+            };
+            map.serialize_entry(v.name(), &view)?;
+        }
+        map.end()
+    }
 }
 
 impl<'a> LiveLine<'a> {
@@ -99,9 +143,17 @@ impl<'a> LiveLine<'a> {
     pub fn new(names: &'a [String], scores: &'a Scores, is_final: bool) -> Self {
         LiveLine {
             names,
+            heads: &[],
             scores,
             is_final,
         }
+    }
+
+    /// Names the head scores of the update ([`Scores::heads`]) with `heads`' labels, written
+    /// under `heads`; without heads (the default) there is no `heads` key.
+    pub fn with_heads(mut self, heads: &'a [HeadLabels]) -> Self {
+        self.heads = heads;
+        self
     }
 
     /// The line as compact JSON text (no newline).
@@ -114,10 +166,17 @@ impl<'a> LiveLine<'a> {
 impl Serialize for LiveLine<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let sc = self.scores;
-        let mut map = s.serialize_map(Some(8))?;
+        let mut map = s.serialize_map(Some(8 + usize::from(!self.heads.is_empty())))?;
         map.serialize_entry("t", &finite((sc.t * 1e4).round() / 1e4))?;
         for v in View::ALL {
             map.serialize_entry(v.name(), &TagMap::new(self.names, sc.view(v)))?;
+        }
+        if !self.heads.is_empty() {
+            let heads = HeadViews {
+                heads: self.heads,
+                scores: sc,
+            };
+            map.serialize_entry("heads", &heads)?;
         }
         map.serialize_entry("dropped", &sc.dropped)?;
         map.serialize_entry("silent", &sc.silent)?;
@@ -157,5 +216,41 @@ mod tests {
             text,
             r#"{"t":1.2346,"session":{"rock":0.0,"piano":0.0},"window":{"rock":0.0,"piano":0.75},"ema":{"rock":0.0,"piano":0.0},"dropped":3,"silent":true,"looped":false,"final":false}"#
         );
+    }
+
+    #[test]
+    fn head_scores_follow_the_views_named_by_their_heads() {
+        let names = vec!["rock".to_string()];
+        let heads = vec![
+            HeadLabels {
+                name: "cue".into(),
+                labels: vec!["drop".into(), "verse".into()],
+            },
+            HeadLabels {
+                name: "band".into(),
+                labels: vec!["a".into(), "b".into()],
+            },
+        ];
+        let mut s = Scores {
+            n_tags: 1,
+            n_head: 4,
+            ..Scores::default()
+        };
+        s.heads[View::Ema.index()][..4].copy_from_slice(&[0.25, 0.75, 0.5, 0.125]);
+        let v: serde_json::Value =
+            serde_json::to_value(LiveLine::new(&names, &s, false).with_heads(&heads)).unwrap();
+        assert_eq!(v["heads"]["ema"]["cue"]["verse"], 0.75);
+        assert_eq!(v["heads"]["ema"]["band"]["b"], 0.125);
+        assert_eq!(v["heads"]["session"]["band"]["a"], 0.0);
+        let keys: Vec<&String> = v["heads"]["window"]["cue"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(keys, ["drop", "verse"]);
+        // Without heads there is no key at all.
+        let plain: serde_json::Value =
+            serde_json::to_value(LiveLine::new(&names, &s, false)).unwrap();
+        assert!(plain.get("heads").is_none());
     }
 }

@@ -14,12 +14,15 @@
 //! Synonyms (`no vocal`, `no vocals`, `no voice`, ...) share one row, under the group's name
 //! with its best member's score ([`crate::synonyms`]); [`TerminalView::with_all_tags`] shows
 //! every tag on its own.
+//!
+//! Heads of your own ([`TerminalView::with_heads`]) follow the tags: a line with the head's
+//! name, then each of its labels, best first, from the same view.
 
 use std::io::{self, Write};
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::scores::{Scores, View};
+use crate::scores::{HeadLabels, Scores, View};
 use crate::synonyms::SynonymGroups;
 
 /// Default width of a bar, in terminal cells, for a score of 1.0.
@@ -90,6 +93,7 @@ impl TermSize {
 pub struct TerminalView {
     tag_names: Vec<String>,
     entries: SynonymGroups,
+    heads: Vec<HeadLabels>,
     top_n: usize,
     view: View,
     color: bool,
@@ -112,6 +116,7 @@ impl TerminalView {
             name_width: name_width(&entries),
             tag_names,
             entries,
+            heads: Vec::new(),
             top_n,
             view,
             color,
@@ -124,7 +129,15 @@ impl TerminalView {
     /// With `all` true every tag gets its own row, synonyms included (`--all-tags`).
     pub fn with_all_tags(mut self, all: bool) -> Self {
         self.entries = SynonymGroups::with(&self.tag_names, !all);
-        self.name_width = name_width(&self.entries);
+        self.name_width = name_width(&self.entries).max(head_label_width(&self.heads));
+        self
+    }
+
+    /// Shows the scores of `heads` ([`Scores::heads`]) after the tags: each head's name, then
+    /// all its labels, best first.
+    pub fn with_heads(mut self, heads: Vec<HeadLabels>) -> Self {
+        self.heads = heads;
+        self.name_width = name_width(&self.entries).max(head_label_width(&self.heads));
         self
     }
 
@@ -187,30 +200,79 @@ impl TerminalView {
             return out;
         }
         let (name_w, bar_w) = self.columns(width);
-        for (rank, (name, score)) in self.ranked(scores).into_iter().take(rows).enumerate() {
-            let name = pad(&fit(&name, Some(name_w)), name_w);
-            let value = format_score(score);
-            if bar_w == 0 {
-                // Too narrow for a bar: the name and the score, cut to the width.
-                out.push_str(&self.paint("", &fit(&format!("{name} {value}"), width)));
-                out.push('\n');
-                continue;
-            }
-            let bar = bar(score, bar_w);
-            if self.color {
-                let (name_style, bar_style) = if rank == 0 {
-                    (BOLD, TOP_BAR_COLOR)
-                } else {
-                    ("", BAR_COLOR)
-                };
-                out.push_str(&format!(
-                    "{name_style}{name}{RESET} {bar_style}{bar}{RESET} {value}\n"
-                ));
-            } else {
-                out.push_str(&format!("{name} {bar} {value}\n"));
+        let head_lines = self.head_lines(s);
+        // Tags first; heads get what is left, but never push the tags under 3 rows.
+        let tag_rows = rows.saturating_sub(head_lines.len()).max(rows.min(3));
+        for (rank, (name, score)) in self.ranked(scores).into_iter().take(tag_rows).enumerate() {
+            self.push_line(&mut out, &name, score, rank == 0, (name_w, bar_w), width);
+        }
+        let left = rows.saturating_sub(tag_rows.min(self.top_n));
+        for (name, score) in head_lines.into_iter().take(left) {
+            match score {
+                None => {
+                    out.push_str(&self.paint(DIM, &fit(&format!("[{name}]"), width)));
+                    out.push('\n');
+                }
+                Some((score, top)) => {
+                    self.push_line(&mut out, &name, score, top, (name_w, bar_w), width)
+                }
             }
         }
         out
+    }
+
+    /// One name-bar-score line.
+    fn push_line(
+        &self,
+        out: &mut String,
+        name: &str,
+        score: f32,
+        top: bool,
+        (name_w, bar_w): (usize, usize),
+        width: Option<usize>,
+    ) {
+        let name = pad(&fit(name, Some(name_w)), name_w);
+        let value = format_score(score);
+        if bar_w == 0 {
+            // Too narrow for a bar: the name and the score, cut to the width.
+            out.push_str(&self.paint("", &fit(&format!("{name} {value}"), width)));
+            out.push('\n');
+            return;
+        }
+        let bar = bar(score, bar_w);
+        if self.color {
+            let (name_style, bar_style) = if top {
+                (BOLD, TOP_BAR_COLOR)
+            } else {
+                ("", BAR_COLOR)
+            };
+            out.push_str(&format!(
+                "{name_style}{name}{RESET} {bar_style}{bar}{RESET} {value}\n"
+            ));
+        } else {
+            out.push_str(&format!("{name} {bar} {value}\n"));
+        }
+    }
+
+    /// The heads' lines: a name line (no score), then each label with its score and whether
+    /// it is the head's best, best first.
+    fn head_lines(&self, s: &Scores) -> Vec<(String, Option<(f32, bool)>)> {
+        let scores = s.head_view(self.view);
+        let mut lines = Vec::new();
+        let mut start = 0;
+        for h in &self.heads {
+            let end = (start + h.labels.len()).min(scores.len());
+            let mine = &scores[start.min(end)..end];
+            start = end;
+            lines.push((h.name.clone(), None));
+            for (rank, i) in crate::scores::top_k(mine, mine.len())
+                .into_iter()
+                .enumerate()
+            {
+                lines.push((format!("  {}", h.labels[i]), Some((mine[i], rank == 0))));
+            }
+        }
+        lines
     }
 
     /// Writes the frame over the previous one, sized to the terminal on standard output
@@ -345,6 +407,16 @@ fn name_width(entries: &SynonymGroups) -> usize {
         .max()
         .unwrap_or(0)
         .clamp(4, MAX_NAME_WIDTH)
+}
+
+/// Width of the head labels' names (indented by two), at most [`MAX_NAME_WIDTH`] cells.
+fn head_label_width(heads: &[HeadLabels]) -> usize {
+    heads
+        .iter()
+        .flat_map(|h| h.labels.iter().map(|l| l.width() + 2))
+        .max()
+        .unwrap_or(0)
+        .min(MAX_NAME_WIDTH)
 }
 
 /// `mm:ss.s` for a time in seconds (minutes keep counting past 59; negative or
@@ -590,6 +662,33 @@ mod tests {
             text.lines().next().unwrap_or_default().contains("looped"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn heads_follow_the_tags_best_label_first() {
+        let heads = vec![HeadLabels {
+            name: "cues".into(),
+            labels: vec!["verse".into(), "drop".into()],
+        }];
+        let v = TerminalView::new(names(), 2, View::Window, false).with_heads(heads);
+        let mut s = scores(&[0.9, 0.1, 0.5, 0.2]);
+        s.n_head = 2;
+        s.heads[View::Window.index()][..2].copy_from_slice(&[0.25, 0.75]);
+        let text = v.render(&s, "");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + 2 + 3, "{text}");
+        assert_eq!(lines[3], "[cues]");
+        assert!(
+            lines[4].starts_with("  drop") && lines[4].ends_with("0.750"),
+            "{text}"
+        );
+        assert!(
+            lines[5].starts_with("  verse") && lines[5].ends_with("0.250"),
+            "{text}"
+        );
+        // A short terminal keeps 3 tag rows and cuts the heads.
+        let small = v.render_sized(&s, "", Some(TermSize { cols: 80, rows: 5 }));
+        assert_eq!(small.lines().count(), 4, "{small}");
     }
 
     #[test]

@@ -12,7 +12,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use super::LiveArgs;
 use mstag::capture::file::{FilePlayer, Pace};
 use mstag::capture::{InputEvent, Supervisor};
-use mstag::engine::{Delivery, Engine, EngineConfig, InputFormat, Scores};
+use mstag::engine::{Delivery, Engine, EngineConfig, HeadLabels, InputFormat, Scores};
+use mstag::head::HeadSet;
 use mstag::model::ModelSet;
 use mstag::output::{OscSender, Recorder, TerminalView};
 use mstag::stream::RingConsumer;
@@ -111,8 +112,10 @@ fn looks_like_file(input: &str) -> bool {
 }
 
 /// One `mstag-live --json` line; `is_final` marks the last one (the song-level result).
-pub fn json_line(tags: &[String], s: &Scores, is_final: bool) -> String {
-    mstag::output::json::LiveLine::new(tags, s, is_final).to_json()
+pub fn json_line(tags: &[String], heads: &[HeadLabels], s: &Scores, is_final: bool) -> String {
+    mstag::output::json::LiveLine::new(tags, s, is_final)
+        .with_heads(heads)
+        .to_json()
 }
 
 /// Frames a device callback is assumed to deliver at most when `--ring` is checked (the
@@ -167,6 +170,8 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     let osc_config = args.osc.config()?;
     let models = args.model.load(1)?;
     let tags = models.manifest.tags.clone();
+    let heads = mstag::head::HeadSet::load(&args.heads, &models.manifest)?;
+    let head_labels = heads.labels();
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
@@ -174,14 +179,18 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
             .context("installing the Ctrl-C handler")?;
     }
     let (source, ring) = open_source(args)?;
-    let (engine, updates, recording) = start_engine(args, models, &source, ring)?;
+    let (engine, updates, recording) = start_engine(args, models, heads, &source, ring)?;
     let osc = match osc_config {
-        Some(c) => Some(OscSender::start(
-            c,
-            &tags,
-            engine.latest(),
-            Box::new(|e| eprintln!("mstag-live: {e}")),
-        )?),
+        Some(c) => {
+            let latest = engine.latest();
+            Some(OscSender::start_with_heads(
+                c,
+                &tags,
+                &head_labels,
+                Box::new(move || latest.get()),
+                Box::new(|e| eprintln!("mstag-live: {e}")),
+            )?)
+        }
         None => None,
     };
     if !args.json {
@@ -191,7 +200,7 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
             tags.len()
         );
     }
-    let mut printer = Printer::new(args, tags);
+    let mut printer = Printer::new(args, tags, head_labels);
     follow(&engine, &updates, source, &interrupted, &mut printer)?;
     let summary = engine.join()?;
     if let Some(osc) = osc {
@@ -249,6 +258,7 @@ fn open_source(args: &LiveArgs) -> Result<(Source, RingConsumer)> {
 fn start_engine(
     args: &LiveArgs,
     models: ModelSet,
+    heads: HeadSet,
     source: &Source,
     ring: RingConsumer,
 ) -> Result<(Engine, Receiver<Scores>, Option<Recording>)> {
@@ -267,6 +277,7 @@ fn start_engine(
     let channels = ring.channels();
     let mut builder = Engine::builder(models, ring, rate)
         .config(cfg)
+        .heads(heads)
         .updates(UPDATES_CAPACITY);
     let recording = match &args.record {
         Some(path) => {
@@ -323,22 +334,25 @@ fn follow(
 struct Printer {
     json: bool,
     tags: Vec<String>,
+    heads: Vec<HeadLabels>,
     view: TerminalView,
     last_draw: Instant,
 }
 
 impl Printer {
-    fn new(args: &LiveArgs, tags: Vec<String>) -> Printer {
+    fn new(args: &LiveArgs, tags: Vec<String>, heads: Vec<HeadLabels>) -> Printer {
         let view = TerminalView::new(
             tags.clone(),
             args.top as usize,
             args.view.into(),
             std::io::IsTerminal::is_terminal(&std::io::stdout()),
         )
-        .with_all_tags(args.all_tags);
+        .with_all_tags(args.all_tags)
+        .with_heads(heads.clone());
         Printer {
             json: args.json,
             tags,
+            heads,
             view,
             last_draw: Instant::now() - Duration::from_secs(1),
         }
@@ -347,7 +361,7 @@ impl Printer {
     fn print(&mut self, s: &Scores) -> Result<()> {
         let mut out = std::io::stdout().lock();
         if self.json {
-            writeln!(out, "{}", json_line(&self.tags, s, false))?;
+            writeln!(out, "{}", json_line(&self.tags, &self.heads, s, false))?;
         } else if self.last_draw.elapsed() >= Duration::from_millis(100) {
             self.view.draw(&mut out, s, "")?;
             self.last_draw = Instant::now();
@@ -359,7 +373,7 @@ impl Printer {
     fn print_final(&mut self, s: &Scores) -> Result<()> {
         let mut out = std::io::stdout().lock();
         if self.json {
-            writeln!(out, "{}", json_line(&self.tags, s, true))?;
+            writeln!(out, "{}", json_line(&self.tags, &self.heads, s, true))?;
         } else {
             self.view.draw(&mut out, s, "final")?;
         }

@@ -180,6 +180,11 @@ pub struct LiveArgs {
     /// Seconds of audio the ring between the audio thread and the inference thread holds
     #[arg(long, default_value_t = 4.0, value_parser = positive_seconds, allow_negative_numbers = true)]
     pub ring: f64,
+    /// A head of your own (a folder made by `mstag learn`): its scores in the same views as
+    /// the tags, in the terminal, `--json` lines (`heads`) and OSC (`/mstag/<NAME>/<label>`,
+    /// `/mstag/<NAME>/top`); repeat for several
+    #[arg(long = "head", value_name = "DIR")]
+    pub heads: Vec<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]

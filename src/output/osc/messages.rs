@@ -2,7 +2,7 @@
 
 use rosc::{OscMessage, OscPacket, OscType};
 
-use crate::engine::{View, MAX_TAGS};
+use crate::engine::{HeadLabels, View, MAX_HEAD_LABELS, MAX_TAGS};
 use crate::error::{Error, Result};
 
 use super::{normalize_prefix, Framing, PacketWriter};
@@ -53,12 +53,18 @@ pub fn tag_address_parts(tags: &[String]) -> Vec<String> {
 /// The messages of one send round, built once and updated in place each round so that no
 /// address or argument list is allocated again.
 ///
-/// Order: `/window`, `/top`, `/tags`, then `/tag/<tag>` in manifest order.
+/// Order: `/window`, `/top`, `/tags`, then `/tag/<tag>` in manifest order; then for each
+/// head of your own ([`OscMessages::with_heads`]) `/<head>/top` and `/<head>/<label>` in
+/// label order.
 #[derive(Debug, Clone)]
 pub struct OscMessages {
     packets: Vec<OscPacket>,
     names: Vec<String>,
+    heads: Vec<HeadLabels>,
 }
+
+/// Address parts the tags' messages use: a head may not be called so.
+pub const RESERVED_PARTS: [&str; 5] = ["window", "top", "tags", "tag", "cue"];
 
 const WINDOW_MSG: usize = 0;
 const TOP_MSG: usize = 1;
@@ -104,6 +110,7 @@ impl OscMessages {
         let mut m = OscMessages {
             packets,
             names: tags.to_vec(),
+            heads: Vec::new(),
         };
         // Check the largest possible round fits: the longest view name and tag name.
         let zeros = vec![0.0f32; tags.len()];
@@ -119,6 +126,114 @@ impl OscMessages {
         PacketWriter::new().write(m.messages(), Framing::Bundles)?;
         m.set(&zeros, View::Window);
         Ok(m)
+    }
+
+    /// Adds the messages of heads of your own: `<prefix>/<head>/top s f` (the head's best
+    /// label and its score) and `<prefix>/<head>/<label> f`, names made into address parts
+    /// with [`sanitize_tag`].
+    ///
+    /// # Errors
+    /// [`Error::Output`] when a head's name clashes with the tags' addresses
+    /// ([`RESERVED_PARTS`]) or another head's, a label is called `top`, there are more than
+    /// [`MAX_HEAD_LABELS`] labels, or a message would not fit in a packet.
+    pub fn with_heads(mut self, heads: &[HeadLabels]) -> Result<OscMessages> {
+        let refuse = |reason: String| Error::Output {
+            what: "OSC".into(),
+            reason,
+        };
+        let total: usize = heads.iter().map(|h| h.labels.len()).sum();
+        if total > MAX_HEAD_LABELS {
+            return Err(refuse(format!(
+                "{total} head labels (at most {MAX_HEAD_LABELS})"
+            )));
+        }
+        let prefix = self.prefix();
+        let msg = |addr: String, args: Vec<OscType>| OscPacket::Message(OscMessage { addr, args });
+        let mut used: Vec<String> = Vec::new();
+        for h in heads {
+            let part = sanitize_tag(&h.name);
+            if RESERVED_PARTS.contains(&part.as_str()) || used.contains(&part) {
+                return Err(refuse(format!(
+                    "head {:?} would be sent as {prefix}/{part}/…, which {}; give it another name with `mstag learn --name`",
+                    h.name,
+                    if used.contains(&part) { "another head uses" } else { "the tags' messages use" }
+                )));
+            }
+            let labels = tag_address_parts(&h.labels);
+            if labels.iter().any(|l| l == "top") {
+                return Err(refuse(format!(
+                    "head {:?} has a label called \"top\", which clashes with {prefix}/{part}/top",
+                    h.name
+                )));
+            }
+            let longest = h.labels.iter().map(String::len).max().unwrap_or(0);
+            self.packets.push(msg(
+                format!("{prefix}/{part}/top"),
+                vec![
+                    OscType::String(String::with_capacity(longest)),
+                    OscType::Float(0.0),
+                ],
+            ));
+            for l in labels {
+                self.packets.push(msg(
+                    format!("{prefix}/{part}/{l}"),
+                    vec![OscType::Float(0.0)],
+                ));
+            }
+            used.push(part);
+        }
+        self.heads = heads.to_vec();
+        // The largest round must still fit.
+        let tags = vec![0.0; self.names.len()];
+        self.set_with_heads(&tags, &vec![0.0; total], View::Session);
+        PacketWriter::new().write(self.messages(), Framing::Bundles)?;
+        Ok(self)
+    }
+
+    /// The prefix the messages were made with (`/mstag`; empty for `/`).
+    fn prefix(&self) -> String {
+        match &self.packets[WINDOW_MSG] {
+            OscPacket::Message(m) => m
+                .addr
+                .strip_suffix("/window")
+                .unwrap_or_default()
+                .to_string(),
+            OscPacket::Bundle(_) => String::new(),
+        }
+    }
+
+    /// The heads whose messages follow the tags'.
+    pub fn heads(&self) -> &[HeadLabels] {
+        &self.heads
+    }
+
+    /// Like [`Self::set`], with the heads' values too (laid out as in
+    /// [`crate::engine::Scores::heads`]; missing ones are sent as 0).
+    pub fn set_with_heads(&mut self, values: &[f32], head_values: &[f32], view: View) {
+        self.set(values, view);
+        let mut k = FIRST_TAG_MSG + self.names.len();
+        let mut start = 0;
+        for h in &self.heads {
+            let n = h.labels.len();
+            let value = |i: usize| head_values.get(start + i).copied().unwrap_or(0.0);
+            let best = (1..n).fold(0, |b, i| if value(i) > value(b) { i } else { b });
+            if let Some(OscPacket::Message(m)) = self.packets.get_mut(k) {
+                if let [OscType::String(s), OscType::Float(f)] = m.args.as_mut_slice() {
+                    s.clear();
+                    s.push_str(&h.labels[best]);
+                    *f = value(best);
+                }
+            }
+            for i in 0..n {
+                if let Some(OscPacket::Message(m)) = self.packets.get_mut(k + 1 + i) {
+                    if let Some(a) = m.args.get_mut(0) {
+                        *a = OscType::Float(value(i));
+                    }
+                }
+            }
+            k += 1 + n;
+            start += n;
+        }
     }
 
     /// Sets every argument from `values` (one per tag, manifest order; missing ones are sent
@@ -152,7 +267,10 @@ impl OscMessages {
                 *a = OscType::Float(value(i));
             }
         }
-        for (i, p) in self.packets[FIRST_TAG_MSG..].iter_mut().enumerate() {
+        for (i, p) in self.packets[FIRST_TAG_MSG..FIRST_TAG_MSG + n]
+            .iter_mut()
+            .enumerate()
+        {
             if let OscPacket::Message(m) = p {
                 if let Some(a) = m.args.get_mut(0) {
                     *a = OscType::Float(value(i));
@@ -168,7 +286,7 @@ impl OscMessages {
 
     /// The `/tag/<tag>` addresses, in manifest order.
     pub fn tag_addresses(&self) -> impl Iterator<Item = &str> {
-        self.packets[FIRST_TAG_MSG..]
+        self.packets[FIRST_TAG_MSG..FIRST_TAG_MSG + self.names.len()]
             .iter()
             .filter_map(|p| match p {
                 OscPacket::Message(m) => Some(m.addr.as_str()),
@@ -219,6 +337,65 @@ mod tests {
     fn duplicate_parts_are_numbered() {
         let parts = tag_address_parts(&tags(&["no vocals", "no_vocals", "No Vocals", "guitar"]));
         assert_eq!(parts, ["no_vocals", "no_vocals_2", "no_vocals_3", "guitar"]);
+    }
+
+    fn head(name: &str, labels: &[&str]) -> HeadLabels {
+        HeadLabels {
+            name: name.into(),
+            labels: tags(labels),
+        }
+    }
+
+    #[test]
+    fn heads_follow_the_tags_with_their_top_label() {
+        let heads = [
+            head("Cues", &["build up", "drop"]),
+            head("band", &["a", "b", "c"]),
+        ];
+        let mut m = OscMessages::new("/mstag", &tags(&["guitar"]))
+            .unwrap()
+            .with_heads(&heads)
+            .unwrap();
+        m.set_with_heads(&[0.5], &[0.25, 0.75, 0.1, 0.6, 0.3], View::Window);
+        let msgs = message_list(&m);
+        let addrs: Vec<&str> = msgs.iter().map(|m| m.addr.as_str()).collect();
+        assert_eq!(
+            addrs[4..],
+            [
+                "/mstag/cues/top",
+                "/mstag/cues/build_up",
+                "/mstag/cues/drop",
+                "/mstag/band/top",
+                "/mstag/band/a",
+                "/mstag/band/b",
+                "/mstag/band/c"
+            ]
+        );
+        assert_eq!(
+            msgs[4].args,
+            [OscType::String("drop".into()), OscType::Float(0.75)]
+        );
+        assert_eq!(msgs[5].args, [OscType::Float(0.25)]);
+        assert_eq!(
+            msgs[7].args,
+            [OscType::String("b".into()), OscType::Float(0.6)]
+        );
+        assert_eq!(msgs[10].args, [OscType::Float(0.3)]);
+        // The tags' messages are untouched.
+        assert_eq!(m.tag_addresses().collect::<Vec<_>>(), ["/mstag/tag/guitar"]);
+    }
+
+    #[test]
+    fn head_names_that_clash_are_refused() {
+        let base = || OscMessages::new("/mstag", &tags(&["guitar"])).unwrap();
+        let e = base().with_heads(&[head("Top", &["a", "b"])]).unwrap_err();
+        assert!(e.to_string().contains("/mstag/top/"), "{e}");
+        let e = base()
+            .with_heads(&[head("x y", &["a", "b"]), head("x_y", &["c", "d"])])
+            .unwrap_err();
+        assert!(e.to_string().contains("another head"), "{e}");
+        let e = base().with_heads(&[head("x", &["top", "b"])]).unwrap_err();
+        assert!(e.to_string().contains("\"top\""), "{e}");
     }
 
     #[test]

@@ -12,6 +12,11 @@
 //! | `<prefix>/top` | `s f`: the top tag's name (as in the manifest) and its score |
 //! | `<prefix>/tags` | `f…`: every score, in manifest order |
 //! | `<prefix>/tag/<tag>` | `f`: one score in 0..1, one address per tag |
+//! | `<prefix>/<head>/top` | `s f`: a head of your own's best label and its score |
+//! | `<prefix>/<head>/<label>` | `f`: one head label's score in 0..1 |
+//!
+//! The head messages are there when the sender was started with heads
+//! ([`OscSender::start_with_heads`], `mstag-live --head`); they come from the same view.
 //!
 //! `<tag>` is the tag name made into a valid OSC address part by [`sanitize_tag`]
 //! ("no vocals" → `no_vocals`). Messages go out in bundles with the "immediately" time tag,

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use super::stats::Shared;
 use super::worker::Worker;
 use super::{OscConfig, OscMessages, OscStats, OscTarget};
+use crate::engine::HeadLabels;
 
 /// What the sender reports through its log hook (at most once per change of state).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +93,21 @@ impl OscSender {
         source: ScoreSource,
         log: OscLog,
     ) -> Result<OscSender> {
+        Self::start_with_heads(cfg, tags, &[], source, log)
+    }
+
+    /// Like [`OscSender::start_with_source`], sending the scores of heads of your own too
+    /// (`<prefix>/<head>/top` and `<prefix>/<head>/<label>`; see
+    /// [`OscMessages::with_heads`]), from [`Scores::heads`](crate::engine::Scores::heads).
+    pub fn start_with_heads(
+        cfg: OscConfig,
+        tags: &[String],
+        heads: &[HeadLabels],
+        source: ScoreSource,
+        log: OscLog,
+    ) -> Result<OscSender> {
         cfg.validate()?;
-        let messages = OscMessages::new(&cfg.prefix, tags)?;
+        let messages = OscMessages::new(&cfg.prefix, tags)?.with_heads(heads)?;
         let mut sockets = Vec::with_capacity(cfg.targets.len());
         for t in &cfg.targets {
             sockets.push(open_socket(t)?);

@@ -1,6 +1,9 @@
 //! Making scores safe to send, and smoothing them over send rounds.
 
-use crate::engine::MAX_TAGS;
+use crate::engine::{MAX_HEAD_LABELS, MAX_TAGS};
+
+/// Values a smoother follows at most: every tag and every head label.
+pub const MAX_SMOOTHED: usize = MAX_TAGS + MAX_HEAD_LABELS;
 
 /// A score made safe to send: not-a-number becomes 0, everything is clamped to 0..1.
 pub fn clamp_unit(x: f32) -> f32 {
@@ -17,7 +20,7 @@ pub fn clamp_unit(x: f32) -> f32 {
 #[derive(Debug, Clone)]
 pub struct Smoother {
     alpha: f32,
-    state: [f32; MAX_TAGS],
+    state: [f32; MAX_SMOOTHED],
     primed: bool,
 }
 
@@ -32,7 +35,7 @@ impl Smoother {
         };
         Smoother {
             alpha,
-            state: [0.0; MAX_TAGS],
+            state: [0.0; MAX_SMOOTHED],
             primed: false,
         }
     }
@@ -42,9 +45,10 @@ impl Smoother {
         self.alpha
     }
 
-    /// Smooths `values` in place (at most [`MAX_TAGS`] of them).
+    /// Smooths `values` in place (at most [`MAX_SMOOTHED`] of them: the tags, then the head
+    /// labels).
     pub fn apply(&mut self, values: &mut [f32]) {
-        let n = values.len().min(MAX_TAGS);
+        let n = values.len().min(MAX_SMOOTHED);
         if self.alpha >= 1.0 {
             return;
         }

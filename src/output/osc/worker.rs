@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
 
-use crate::engine::{View, MAX_TAGS};
+use crate::engine::View;
 
+use super::smoothing::MAX_SMOOTHED;
 use super::stats::Shared;
 use super::{clamp_unit, Framing, OscEvent, OscLog, OscMessages, PacketWriter, ScoreSource};
 use super::{OscConfig, Smoother};
@@ -83,18 +84,22 @@ impl Worker {
     /// Sends a round every period until `stop` receives or is disconnected.
     pub(super) fn run(mut self, stop: crossbeam_channel::Receiver<()>) {
         let mut next = Instant::now();
-        let mut values = [0.0f32; MAX_TAGS];
+        let mut values = [0.0f32; MAX_SMOOTHED];
+        let n_head: usize = self.messages.heads().iter().map(|h| h.labels.len()).sum();
         let mut encode_failed = false;
         loop {
             let scores = (self.source)();
             if scores.seq > 0 {
                 let n = self.messages.n_tags();
                 let v = scores.view(self.view);
-                for (i, x) in values[..n].iter_mut().enumerate() {
-                    *x = clamp_unit(v.get(i).copied().unwrap_or(0.0));
+                let h = scores.head_view(self.view);
+                for (i, x) in values[..n + n_head].iter_mut().enumerate() {
+                    let raw = if i < n { v.get(i) } else { h.get(i - n) };
+                    *x = clamp_unit(raw.copied().unwrap_or(0.0));
                 }
-                self.smoother.apply(&mut values[..n]);
-                self.messages.set(&values[..n], self.view);
+                self.smoother.apply(&mut values[..n + n_head]);
+                let (tags, heads) = values[..n + n_head].split_at(n);
+                self.messages.set_with_heads(tags, heads, self.view);
                 match self.writer.write(self.messages.messages(), self.framing) {
                     Ok(_) => self.send_round(),
                     Err(e) => {

@@ -21,6 +21,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::Manifest;
+use crate::scores::MAX_HEAD_LABELS;
+
+mod set;
+pub use set::HeadSet;
 
 /// The file inside a head's folder.
 pub const HEAD_FILE: &str = "head.json";
@@ -133,6 +137,9 @@ impl Head {
         if n < 2 || d == 0 {
             return Err(format!("{n} labels of {d} features"));
         }
+        if n > MAX_HEAD_LABELS {
+            return Err(format!("{n} labels (at most {MAX_HEAD_LABELS})"));
+        }
         if self.mean.len() != d || self.scale.len() != d {
             return Err("mean or scale is not feature_dim long".into());
         }
@@ -194,30 +201,47 @@ impl Head {
 
     /// The head's scores for one feature vector, in label order.
     pub fn scores(&self, features: &[f32]) -> Vec<f32> {
-        let z: Vec<f64> = self
-            .weights
-            .iter()
-            .zip(&self.bias)
-            .map(|(w, &b)| {
-                let dot: f64 = w
-                    .iter()
-                    .zip(features)
-                    .zip(self.mean.iter().zip(&self.scale))
-                    .map(|((&w, &x), (&m, &s))| w as f64 * ((x - m) / s) as f64)
-                    .sum();
-                dot + b as f64
-            })
-            .collect();
-        match self.kind {
-            HeadKind::Multi => z
+        let mut out = vec![0.0; self.labels.len()];
+        self.score_into(features, &mut out);
+        out
+    }
+
+    /// Writes the head's scores for one feature vector into `out` (one per label), without
+    /// allocating: what the engine runs after the classifier, on the inference thread.
+    /// Scores are in 0..1; a non-finite result (from non-finite features) becomes 0.
+    pub fn score_into(&self, features: &[f32], out: &mut [f32]) {
+        let mut z = [0.0f64; MAX_HEAD_LABELS];
+        let n = self.labels.len().min(MAX_HEAD_LABELS).min(out.len());
+        for ((zk, w), &b) in z[..n].iter_mut().zip(&self.weights).zip(&self.bias) {
+            let dot: f64 = w
                 .iter()
-                .map(|&v| (1.0 / (1.0 + (-v).exp())) as f32)
-                .collect(),
+                .zip(features)
+                .zip(self.mean.iter().zip(&self.scale))
+                .map(|((&w, &x), (&m, &s))| w as f64 * ((x - m) / s) as f64)
+                .sum();
+            *zk = dot + b as f64;
+        }
+        match self.kind {
+            HeadKind::Multi => {
+                for (o, &v) in out[..n].iter_mut().zip(&z[..n]) {
+                    *o = (1.0 / (1.0 + (-v).exp())) as f32;
+                }
+            }
             HeadKind::Single => {
-                let max = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let e: Vec<f64> = z.iter().map(|&v| (v - max).exp()).collect();
-                let sum: f64 = e.iter().sum();
-                e.iter().map(|&v| (v / sum) as f32).collect()
+                let max = z[..n].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let mut sum = 0.0;
+                for v in z[..n].iter_mut() {
+                    *v = (*v - max).exp();
+                    sum += *v;
+                }
+                for (o, &v) in out[..n].iter_mut().zip(&z[..n]) {
+                    *o = (v / sum) as f32;
+                }
+            }
+        }
+        for o in out[..n].iter_mut() {
+            if !o.is_finite() {
+                *o = 0.0;
             }
         }
     }
@@ -254,7 +278,7 @@ impl Head {
 mod tests {
     use super::*;
 
-    fn head(kind: HeadKind) -> Head {
+    pub(super) fn head(kind: HeadKind) -> Head {
         Head {
             format: 1,
             name: "t".into(),
