@@ -1,6 +1,8 @@
 //! `mstag learn` and `mstag tag --head`: a head trained from a few labelled files tags new
-//! files of the same kinds, in every output format; bad labels files and foreign or corrupt
-//! heads are refused with the row or file named, and nothing half-written is left.
+//! files of the same kinds, in every output format, with the labels and probabilities
+//! scikit-learn gives on the same rows; `mstag-live --head` scores it live (JSON lines and a
+//! real OSC receiver); bad labels files and foreign or corrupt heads are refused with the row
+//! or file named, and nothing half-written is left.
 
 mod common;
 
@@ -428,4 +430,106 @@ fn a_head_runs_live_in_json_lines_and_over_osc() {
     );
     // The tags are still sent beside the head.
     assert!(msgs.iter().any(|m| m.addr == "/mstag/tag/guitar"));
+}
+
+/// scikit-learn, fitted on the same rows (`mstag embed --window 5`: each file's song vector
+/// and its 5 s windows) with the regularisation `mstag learn` chose (its L2 `alpha` is
+/// scikit-learn's `1 / C`), labels new files as `mstag tag --head` does, with nearly the same
+/// probabilities (both solve the same convex problem; they stop at different tolerances).
+const SKLEARN_REFERENCE: &str = r#"
+import csv, json, sys
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+train_csv, labels_csv, new_csv, alpha = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+label_of = {r["file"]: r["label"] for r in csv.DictReader(open(labels_csv))}
+def rows(path):
+    out = []
+    for r in csv.reader(open(path)):
+        if r[0] == "file":
+            continue
+        out.append((r[0].split("/")[-1], r[1], np.array(r[4:], dtype=np.float64)))
+    return out
+train = rows(train_csv)
+x = np.stack([f for _, _, f in train])
+y = [label_of[name] for name, _, _ in train]
+scaler = StandardScaler().fit(x)
+model = LogisticRegression(C=1.0 / alpha, max_iter=20000, tol=1e-10).fit(scaler.transform(x), y)
+new = [(n, f) for n, kind, f in rows(new_csv) if kind == "song"]
+p = model.predict_proba(scaler.transform(np.stack([f for _, f in new])))
+print(json.dumps({n: dict(zip(model.classes_.tolist(), map(float, q))) for (n, _), q in zip(new, p)}))
+"#;
+
+#[test]
+fn learned_heads_agree_with_scikit_learn_on_the_same_rows() {
+    let dir = common::TempDir::new("learn-sklearn");
+    let labels = three_kinds(&dir);
+    let head = dir.path("kinds");
+    let out = mstag(&["learn", s(&labels), "--out", s(&head), "--quiet"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alpha = common::json(&head.join("head.json"))["training"]["alpha"]
+        .as_f64()
+        .expect("alpha recorded");
+
+    let train: Vec<PathBuf> = ["tone", "noise", "clicks"]
+        .iter()
+        .flat_map(|k| (0..4).map(move |i| format!("{k}{i}.wav")))
+        .map(|n| dir.path(&n))
+        .collect();
+    let train_csv = dir.path("train.csv");
+    let mut args = vec!["embed", "--window", "5", "--out", s(&train_csv)];
+    args.extend(train.iter().map(|p| s(p)));
+    assert!(mstag(&args).status.success());
+    // New files, between the kinds' variants seen in training.
+    let new: Vec<PathBuf> = [("tone", 5), ("noise", 6), ("clicks", 5), ("tone", 8)]
+        .iter()
+        .map(|(kind, k)| {
+            let p = dir.path(&format!("ref-{kind}-{k}.wav"));
+            common::write_wav(&p, &sound(kind, *k), RATE, 1);
+            p
+        })
+        .collect();
+    let new_csv = dir.path("new.csv");
+    let mut args = vec!["embed", "--out", s(&new_csv)];
+    args.extend(new.iter().map(|p| s(p)));
+    assert!(mstag(&args).status.success());
+
+    let script = dir.path("reference.py");
+    std::fs::write(&script, SKLEARN_REFERENCE).unwrap();
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .args([s(&script), s(&train_csv), s(&labels), s(&new_csv)])
+        .arg(alpha.to_string())
+        .output()
+        .expect("python3 with scikit-learn (cargo xtask test installs it)");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let reference: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let mut args = vec!["tag", "--quiet", "--format", "json", "--head", s(&head)];
+    args.extend(new.iter().map(|p| s(p)));
+    let out = mstag(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let best = |m: &serde_json::Map<String, serde_json::Value>| {
+        m.iter()
+            .max_by(|a, b| a.1.as_f64().unwrap().total_cmp(&b.1.as_f64().unwrap()))
+            .map(|(k, _)| k.clone())
+            .unwrap()
+    };
+    let mut worst = 0.0f64;
+    for (i, p) in new.iter().enumerate() {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        let theirs = reference[name].as_object().expect("reference scores");
+        let mine = ours[i]["heads"]["kinds"].as_object().expect("head scores");
+        assert_eq!(
+            best(mine),
+            best(theirs),
+            "{name}: ours {mine:?}, sklearn {theirs:?}"
+        );
+        for (label, v) in theirs {
+            worst = worst.max((v.as_f64().unwrap() - mine[label].as_f64().unwrap()).abs());
+        }
+    }
+    eprintln!("largest probability difference to scikit-learn: {worst:.2e}");
+    assert!(worst < 1e-3, "probabilities differ by up to {worst}");
 }

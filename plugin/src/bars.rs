@@ -2,6 +2,7 @@
 //! drawn to fill the space they are given.
 
 use egui::{Align2, Color32, FontId, Sense, Vec2};
+use mstag::engine::HeadLabels;
 use mstag::synonyms::SynonymGroups;
 
 use crate::settings::{Settings, SortOrder};
@@ -36,9 +37,33 @@ pub fn bar_entries(settings: &Settings, groups: &SynonymGroups, scores: &[f32]) 
     bars
 }
 
+/// Each head's bars: its name, then all its labels best first, from `scores` (one view of
+/// [`mstag::engine::Scores::heads`], laid out head after head).
+pub fn head_bars(heads: &[HeadLabels], scores: &[f32]) -> Vec<(String, Vec<Bar>)> {
+    let mut start = 0;
+    heads
+        .iter()
+        .map(|h| {
+            let end = (start + h.labels.len()).min(scores.len());
+            let mine = &scores[start.min(end)..end];
+            start = end;
+            let bars = mstag::scores::top_k(mine, mine.len())
+                .into_iter()
+                .enumerate()
+                .map(|(rank, i)| Bar {
+                    name: h.labels[i].clone(),
+                    score: mine[i],
+                    best: rank == 0,
+                })
+                .collect();
+            (h.name.clone(), bars)
+        })
+        .collect()
+}
+
 /// The bars fill the panel's height: taller rows (and larger text) for fewer bars, a scroll
 /// area when they do not fit at the smallest row height.
-pub fn draw_bars(ui: &mut egui::Ui, bars: &[Bar]) {
+pub fn draw_bars(ui: &mut egui::Ui, id: &str, bars: &[Bar]) {
     let n = bars.len().max(1) as f32;
     let gap = 4.0;
     let row_h = ((ui.available_height() / n) - gap).clamp(22.0, 44.0);
@@ -61,6 +86,7 @@ pub fn draw_bars(ui: &mut egui::Ui, bars: &[Bar]) {
         .x
         + 10.0;
     egui::ScrollArea::vertical()
+        .id_salt(id)
         .auto_shrink([false, false])
         .show(ui, |ui| {
             ui.spacing_mut().item_spacing.y = gap;
@@ -103,6 +129,28 @@ mod tests {
 
     fn names(bars: &[Bar]) -> Vec<&str> {
         bars.iter().map(|b| b.name.as_str()).collect()
+    }
+
+    #[test]
+    fn each_head_gets_its_labels_best_first() {
+        let heads = vec![
+            HeadLabels {
+                name: "cues".into(),
+                labels: vec!["verse".into(), "drop".into()],
+            },
+            HeadLabels {
+                name: "band".into(),
+                labels: vec!["a".into(), "b".into(), "c".into()],
+            },
+        ];
+        let got = head_bars(&heads, &[0.25, 0.75, 0.1, 0.2, 0.7]);
+        assert_eq!(got[0].0, "cues");
+        assert_eq!(names(&got[0].1), ["drop", "verse"]);
+        assert!(got[0].1[0].best && !got[0].1[1].best);
+        assert_eq!(names(&got[1].1), ["c", "b", "a"]);
+        assert_eq!(got[1].1[0].score, 0.7);
+        // Fewer scores than labels (before the first update with heads): no panic.
+        assert_eq!(head_bars(&heads, &[]).len(), 2);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use nice_plug::editor::{Editor, HostMethods, ParentWindowHandle, ResizeHint, Spa
 use nice_plug_egui::resizable_window::ResizableWindow;
 use nice_plug_egui::{EguiEditorHandle, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp};
 
-use crate::bars::{bar_entries, draw_bars};
+use crate::bars::{bar_entries, draw_bars, head_bars};
 use crate::instance::{EngineState, Shared, Snapshot};
 use crate::settings::{
     describe, EditorSize, Settings, SortOrder, ViewChoice, MAX_LENGTH_S, MAX_TOP_N,
@@ -121,6 +121,9 @@ pub struct MstagApp {
     osc_saved: (String, String),
     /// Why the typed prefix was not applied.
     prefix_error: Option<String>,
+    /// The heads folder being typed, and the saved one it started from (as for OSC).
+    heads_edit: String,
+    heads_saved: String,
     /// Slider values while they are being dragged (applied when let go).
     drags: Drags,
     /// The synonym groups of the manifest's tags, for the "all tags" setting it was made for.
@@ -146,6 +149,8 @@ impl MstagApp {
             osc_prefix_edit: s.osc_prefix.clone(),
             osc_saved: (s.osc_target, s.osc_prefix),
             prefix_error: None,
+            heads_edit: s.heads_folder.clone(),
+            heads_saved: s.heads_folder,
             drags: Drags::default(),
             groups: None,
         }
@@ -197,6 +202,8 @@ impl NiceEguiApp for MstagApp {
                 });
                 egui::Panel::bottom("mstag-osc").show(ui, |ui| {
                     ui.add_space(4.0);
+                    self.heads(ui, &settings, &snap);
+                    ui.separator();
                     self.osc(ui, &settings, &snap);
                     ui.add_space(4.0);
                 });
@@ -509,6 +516,58 @@ impl MstagApp {
         });
     }
 
+    /// The heads folder: typed or pasted, applied with Load (or Enter), cleared with Clear;
+    /// saved with the project.
+    fn heads(&mut self, ui: &mut egui::Ui, settings: &Settings, snap: &Snapshot) {
+        if settings.heads_folder != self.heads_saved {
+            self.heads_edit = settings.heads_folder.clone();
+            self.heads_saved = settings.heads_folder.clone();
+        }
+        let width = ui.available_width();
+        let mut apply = None;
+        ui.horizontal(|ui| {
+            ui.strong("Heads");
+            let field = ui.add(
+                egui::TextEdit::singleline(&mut self.heads_edit)
+                    .desired_width((width * 0.55).clamp(140.0, 480.0))
+                    .hint_text("folder made by `mstag learn`, or a folder of them"),
+            );
+            let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if ui.button("Load").clicked() || entered {
+                apply = Some(self.heads_edit.trim().to_string());
+            }
+            if ui.button("Clear").clicked() {
+                self.heads_edit.clear();
+                apply = Some(String::new());
+            }
+        });
+        if let Some(folder) = apply {
+            self.heads_saved = folder.clone();
+            // The same folder again: load it afresh (a head retrained in place).
+            if folder == settings.heads_folder {
+                self.shared.reload_heads();
+            } else {
+                self.shared
+                    .params
+                    .settings
+                    .update(|s| s.heads_folder = folder);
+            }
+        }
+        let color = if snap.heads_status.starts_with("not loaded") {
+            ERROR_COLOR
+        } else {
+            ui.visuals().text_color()
+        };
+        ui.add(
+            egui::Label::new(
+                RichText::new(format!("{}.", capitalized(&snap.heads_status)))
+                    .small()
+                    .color(color),
+            )
+            .wrap(),
+        );
+    }
+
     fn bars(&mut self, ui: &mut egui::Ui, settings: &Settings, snap: &Snapshot) {
         let (Some(scores), false) = (snap.scores.as_ref(), snap.tags.is_empty()) else {
             ui.add_space(8.0);
@@ -522,8 +581,26 @@ impl MstagApp {
         let Some((_, groups)) = self.groups.as_ref() else {
             return;
         };
-        let values = scores.view(settings.view.view());
-        draw_bars(ui, &bar_entries(settings, groups, values));
+        let view = settings.view.view();
+        let tags = bar_entries(settings, groups, scores.view(view));
+        let heads = head_bars(&snap.heads, scores.head_view(view));
+        if heads.is_empty() {
+            draw_bars(ui, "mstag-tags", &tags);
+            return;
+        }
+        // The tags and each head share the height by their number of rows.
+        let rows = tags.len() + heads.iter().map(|(_, b)| b.len() + 1).sum::<usize>();
+        let row_h = ui.available_height() / rows.max(1) as f32;
+        let width = ui.available_width();
+        ui.allocate_ui(Vec2::new(width, row_h * tags.len() as f32), |ui| {
+            draw_bars(ui, "mstag-tags", &tags)
+        });
+        for (name, bars) in &heads {
+            ui.strong(name);
+            ui.allocate_ui(Vec2::new(width, row_h * bars.len() as f32), |ui| {
+                draw_bars(ui, name, bars)
+            });
+        }
     }
 }
 

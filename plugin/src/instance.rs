@@ -7,8 +7,11 @@
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mstag::engine::{Delivery, Engine, EngineConfig, EngineHooks, Latest, PipelineConfig, Scores};
-use mstag::model::{runtime, Device, ModelSet};
+use mstag::engine::{
+    Delivery, Engine, EngineConfig, EngineHooks, HeadLabels, Latest, PipelineConfig, Scores,
+};
+use mstag::head::HeadSet;
+use mstag::model::{runtime, Device, Manifest, ModelSet};
 use mstag::output::osc::normalize_prefix;
 use mstag::output::{OscConfig, OscSender};
 use mstag::stream::ring;
@@ -49,6 +52,10 @@ pub struct Snapshot {
     pub ema_s: f64,
     /// Why the engine kept its old lengths after a change, if it did.
     pub lengths_error: Option<String>,
+    /// The heads of your own the engine scores ([`Scores::heads`] follows their labels).
+    pub heads: Arc<[HeadLabels]>,
+    /// What became of the heads folder: loaded, or why not.
+    pub heads_status: String,
 }
 
 /// What the OSC sender is started with: the settings that matter to it.
@@ -59,16 +66,18 @@ struct OscWanted {
     rate_hz: u32,
     view: ViewChoice,
     smooth_s: f64,
+    heads: Arc<[HeadLabels]>,
 }
 
 impl OscWanted {
-    fn of(s: &Settings) -> OscWanted {
+    fn of(s: &Settings, heads: &Arc<[HeadLabels]>) -> OscWanted {
         OscWanted {
             target: s.osc_target.clone(),
             prefix: s.osc_prefix.clone(),
             rate_hz: s.osc_rate_hz,
             view: s.osc_view(),
             smooth_s: s.osc_smooth_s,
+            heads: heads.clone(),
         }
     }
 }
@@ -87,6 +96,13 @@ struct Runtime {
     /// The (window, EMA) lengths the engine runs with.
     lengths: (f64, f64),
     lengths_error: Option<String>,
+    /// The manifest of the running models, to check heads against.
+    manifest: Option<Manifest>,
+    /// The labels of the heads the engine scores.
+    heads: Option<Arc<[HeadLabels]>>,
+    /// The heads folder last applied (loaded or refused).
+    heads_applied: Option<String>,
+    heads_status: String,
 }
 
 /// What [`Shared::activate`] hands the plugin.
@@ -220,6 +236,7 @@ impl Shared {
         let models =
             ModelSet::load(&data.manifest, Device::Cpu, 1).map_err(|e| mstag::error::report(&e))?;
         let tags: Arc<[String]> = models.manifest.tags.clone().into();
+        let manifest = models.manifest.clone();
         let _ = self.tag_names.set(tags.to_vec());
         let (producer, consumer) = ring(1, RING_FRAMES);
         let hook = {
@@ -263,10 +280,19 @@ impl Shared {
         rt.lengths = (config.pipeline.window_s, config.pipeline.ema_tau_s);
         rt.lengths_error = None;
         rt.engine = Some(engine);
+        rt.manifest = Some(manifest);
+        rt.heads_applied = None;
         rt.tags = Some(tags);
         rt.rate = rate;
         rt.error = None;
         Ok(AudioFeed::new(producer))
+    }
+
+    /// Loads the heads folder of the settings again (the editor's Load button on the same
+    /// folder: heads retrained in place).
+    pub fn reload_heads(&self) {
+        self.rt().heads_applied = None;
+        self.apply_settings();
     }
 
     /// Forgets the session (all three views); the editor's reset button.
@@ -286,7 +312,9 @@ impl Shared {
         self.meter_grouped.store(!s.all_tags, Ordering::Relaxed);
         let mut rt = self.rt();
         self.apply_lengths(&mut rt, &s);
-        let want = (s.osc_enabled && rt.latest.is_some()).then(|| OscWanted::of(&s));
+        apply_heads(&mut rt, &s);
+        let heads = rt.heads.clone().unwrap_or_else(|| Arc::from(Vec::new()));
+        let want = (s.osc_enabled && rt.latest.is_some()).then(|| OscWanted::of(&s, &heads));
         if want == rt.osc_applied && (rt.osc.is_some() || want.is_none()) {
             drop(rt);
             self.repaint.request_repaint();
@@ -299,7 +327,7 @@ impl Shared {
         rt.osc_applied = want.clone();
         rt.osc_status = match (want, rt.latest.clone(), rt.tags.clone()) {
             (Some(_), Some(latest), Some(tags)) => {
-                match start_osc(&s, &tags, latest, self.osc_event.clone()) {
+                match start_osc(&s, &tags, &heads, latest, self.osc_event.clone()) {
                     Ok((sender, cfg)) => {
                         rt.osc = Some(sender);
                         let what = format!(
@@ -402,6 +430,12 @@ impl Shared {
                 settings.ema_s
             },
             lengths_error: rt.lengths_error.clone(),
+            heads: rt.heads.clone().unwrap_or_else(|| Arc::from(Vec::new())),
+            heads_status: if rt.heads_status.is_empty() {
+                "none".into()
+            } else {
+                rt.heads_status.clone()
+            },
         }
     }
 
@@ -433,18 +467,63 @@ impl Shared {
 fn start_osc(
     settings: &Settings,
     tags: &[String],
+    heads: &[HeadLabels],
     latest: Latest,
     event: Arc<Mutex<Option<String>>>,
 ) -> mstag::Result<(OscSender, OscConfig)> {
     let cfg = settings.osc_config()?;
-    let sender = OscSender::start(
+    let sender = OscSender::start_with_heads(
         cfg.clone(),
         tags,
-        latest,
+        heads,
+        Box::new(move || latest.get()),
         Box::new(move |ev| {
             nice_warn!("mstag: {ev}");
             *event.lock().unwrap_or_else(|e| e.into_inner()) = Some(ev.to_string());
         }),
     )?;
     Ok((sender, cfg))
+}
+
+/// Loads the heads folder of the settings into a running engine when it changed (on the main
+/// or GUI thread; the engine swaps them on the inference thread, the session goes on). A
+/// folder that cannot be used leaves the heads as they were and says why.
+fn apply_heads(rt: &mut Runtime, s: &Settings) {
+    let want = s.heads_folder.trim().to_string();
+    if rt.heads_applied.as_deref() == Some(want.as_str()) {
+        return;
+    }
+    let (Some(engine), Some(manifest)) = (rt.engine.as_ref(), rt.manifest.as_ref()) else {
+        return;
+    };
+    let loaded = if want.is_empty() {
+        Ok(HeadSet::default())
+    } else {
+        HeadSet::load_folder(std::path::Path::new(&want), manifest)
+    };
+    let done = loaded.and_then(|set| {
+        let labels = set.labels();
+        engine.set_heads(set).map(|()| labels)
+    });
+    match done {
+        Ok(labels) => {
+            rt.heads_status = if labels.is_empty() {
+                "none".into()
+            } else {
+                let names: Vec<String> = labels
+                    .iter()
+                    .map(|h| format!("{} ({} labels)", h.name, h.labels.len()))
+                    .collect();
+                format!("scoring {}", names.join(", "))
+            };
+            nice_log!("mstag: heads: {}", rt.heads_status);
+            rt.heads = Some(labels.into());
+        }
+        Err(e) => {
+            let e = describe(&e);
+            nice_warn!("mstag: heads from {want} not loaded: {e}");
+            rt.heads_status = format!("not loaded: {e}");
+        }
+    }
+    rt.heads_applied = Some(want);
 }

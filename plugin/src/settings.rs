@@ -97,6 +97,9 @@ pub struct Settings {
     pub osc_view: Option<ViewChoice>,
     /// One-pole smoothing of the sent values, seconds; 0 is off (`--osc-smooth`).
     pub osc_smooth_s: f64,
+    /// Heads of your own (`mstag learn`): a head folder, or a folder of head folders; empty
+    /// for none (`mstag-live --head`).
+    pub heads_folder: String,
 }
 
 impl Default for Settings {
@@ -114,6 +117,7 @@ impl Default for Settings {
             osc_rate_hz: DEFAULT_RATE_HZ,
             osc_view: Some(ViewChoice::Window),
             osc_smooth_s: 0.0,
+            heads_folder: String::new(),
         }
     }
 }
@@ -141,6 +145,7 @@ impl Settings {
         self.osc_rate_hz = self.osc_rate_hz.clamp(1, MAX_RATE_HZ);
         self.osc_view.get_or_insert(self.view);
         self.osc_smooth_s = clamp_seconds(self.osc_smooth_s, 0.0, MAX_SMOOTH_S, 0.0);
+        self.heads_folder = self.heads_folder.trim().to_string();
         self
     }
 
@@ -164,7 +169,8 @@ impl Settings {
 }
 
 /// An error about a setting, in the editor's words: the setting names in the library's
-/// messages (`osc prefix`) become the editor's labels (`OSC prefix`).
+/// messages (`osc prefix`) become the editor's labels (`OSC prefix`); other errors keep their
+/// causes.
 pub fn describe(e: &mstag::Error) -> String {
     match e {
         mstag::Error::InvalidSetting {
@@ -183,7 +189,8 @@ pub fn describe(e: &mstag::Error) -> String {
             };
             format!("{label} {value:?}: {reason}")
         }
-        other => other.to_string(),
+        // With its causes: "cannot read X: No such file or directory".
+        other => mstag::error::report(other),
     }
 }
 
@@ -321,6 +328,7 @@ mod tests {
             osc_rate_hz: 60,
             osc_view: Some(ViewChoice::Session),
             osc_smooth_s: 0.25,
+            heads_folder: "/home/me/heads".into(),
         };
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<Settings>(&json).unwrap(), s);

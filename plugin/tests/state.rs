@@ -118,6 +118,7 @@ fn every_setting_and_the_editor_size_survive_a_save_and_load() {
         "osc_rate_hz": 60,
         "osc_view": "session",
         "osc_smooth_s": 0.25,
+        "heads_folder": "/home/me/heads",
     });
     set_field(&mut project, "settings", &settings);
     set_field(
@@ -204,6 +205,7 @@ fn a_project_saved_before_these_settings_loads_with_the_defaults() {
         "osc_prefix",
         "osc_rate_hz",
         "osc_smooth_s",
+        "heads_folder",
     ] {
         assert_eq!(loaded[key], defaults[key], "{key} takes its default");
     }

@@ -60,10 +60,11 @@ const TEST_PACKAGES: &[&str] = &[
     "sox",
 ];
 /// PyPI packages the tests need (pip requirement, module to import): an independent OSC
-/// receiver, and a VST3 host.
+/// receiver, a VST3 host, and the reference for `mstag learn`'s heads.
 const TEST_PIP: &[(&str, &str)] = &[
     ("python-osc==1.10.2", "pythonosc"),
     ("pedalboard==0.9.26", "pedalboard"),
+    ("scikit-learn==1.9.1", "sklearn"),
 ];
 
 /// Installs the tests' PyPI packages for the machine's python3 (those not importable yet).
