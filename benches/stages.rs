@@ -6,7 +6,9 @@
 //!   engine runs per update), one intra-op thread, as loaded by `ModelSet::load(.., Cpu, 1)`.
 //! * `live_path/*`: the whole inference-thread path per second of audio: `FeaturePipeline::push`
 //!   in the engine's 1024-frame blocks plus `Scorer::score` after every push that completed a
-//!   segment (exactly what the live engine does, minus the ring and the publish).
+//!   segment (exactly what the live engine does, minus the ring and the publish); `+2_heads`
+//!   with two heads of your own (8 and 6 labels, `mstag learn`'s shape) scored in every update.
+//! * `heads/*`: scoring those two heads on the three views' features, once per update.
 //!
 //! Input is real music: the demo clip (22.05 kHz mono), and the same clip resampled to 48 kHz
 //! stereo for the stages that see device-rate audio.
@@ -22,6 +24,7 @@ use mstag::aggregate::{Aggregates, ScaleAggregate};
 use mstag::capture::capture_callback;
 use mstag::dsp::{Downmixer, MelFrontEnd, StreamResampler};
 use mstag::engine::{FeaturePipeline, PipelineConfig, Scorer, Scores, View};
+use mstag::head::{FeatureModels, Head, HeadKind, HeadSet};
 use mstag::stream::ring;
 
 use common::{as_device, demo, load_models, manifest_path, pipeline_for, Audio, Looper};
@@ -237,14 +240,67 @@ fn live_second(
     }
 }
 
+/// Two heads as `mstag learn` writes them for the bundled models (8 and 6 labels), with
+/// fixed pseudo-random weights: the cost of scoring does not depend on the values.
+fn two_heads() -> HeadSet {
+    let manifest = mstag::model::Manifest::load(&manifest_path()).expect("manifest");
+    let d = manifest.feature_dim();
+    let mut x = 1u32;
+    let mut next = move || {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (x >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+    };
+    let mut head = |name: &str, n: usize, kind: HeadKind| Head {
+        format: 1,
+        name: name.into(),
+        kind,
+        labels: (0..n).map(|i| format!("{name}{i}")).collect(),
+        feature_dim: d,
+        feature_models: FeatureModels::of(&manifest),
+        mean: (0..d).map(|_| next()).collect(),
+        scale: (0..d).map(|_| 1.0 + next().abs()).collect(),
+        weights: (0..n).map(|_| (0..d).map(|_| next()).collect()).collect(),
+        bias: (0..n).map(|_| next()).collect(),
+        training: serde_json::Value::Null,
+    };
+    let a = head("genre", 8, HeadKind::Single);
+    let b = head("cue", 6, HeadKind::Multi);
+    HeadSet::new(vec![a, b]).expect("heads")
+}
+
+/// Scoring two heads on the three views' features (what the engine adds per update).
+fn heads(c: &mut Criterion) {
+    let set = two_heads();
+    let d = set.feature_dim().expect("heads");
+    let features: Vec<f32> = (0..3 * d).map(|i| (i % 17) as f32 * 0.1).collect();
+    let mut out = [[0.0f32; mstag::engine::MAX_HEAD_LABELS]; 3];
+    let mut g = c.benchmark_group("heads");
+    g.bench_function("score_3_views/8+6_labels", |b| {
+        b.iter(|| {
+            for (k, row) in out.iter_mut().enumerate() {
+                set.score_into(black_box(&features[k * d..(k + 1) * d]), row);
+            }
+            black_box(&out);
+        })
+    });
+    g.finish();
+}
+
 fn live(c: &mut Criterion) {
     let clip = demo();
     let dev = as_device(&clip, 48_000, 2);
     let mut g = c.benchmark_group("live_path");
-    for (name, audio) in [("48k_stereo/1s_audio", &dev), ("22k_mono/1s_audio", &clip)] {
+    for (name, audio, with_heads) in [
+        ("48k_stereo/1s_audio", &dev, false),
+        ("48k_stereo/1s_audio+2_heads", &dev, true),
+        ("22k_mono/1s_audio", &clip, false),
+    ] {
         let audio: &Audio = audio;
         let (mut pipeline, classifier) = pipeline_for(audio);
         let mut scorer = Scorer::new(classifier);
+        if with_heads {
+            scorer.set_heads(two_heads()).expect("heads");
+        }
         let mut scores = Scores::default();
         let mut looper = Looper::new(audio);
         // Past the first long segment, so every iteration scores.
@@ -283,6 +339,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = capture, dsp, models, aggregates, live
+    targets = capture, dsp, models, aggregates, heads, live
 }
 criterion_main!(benches);

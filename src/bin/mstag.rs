@@ -227,6 +227,22 @@ fn failure_summary(failed: &[String], total: usize) -> Option<String> {
     ))
 }
 
+/// Each head's scores for a song's features (as the engine scores them live).
+fn head_scores(heads: &mstag::head::HeadSet, features: &[f32]) -> Vec<output::HeadScores> {
+    let mut all = vec![0.0; heads.n_labels()];
+    heads.score_into(features, &mut all);
+    heads
+        .heads()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| output::HeadScores {
+            name: h.name.clone(),
+            labels: h.labels.clone(),
+            scores: all[heads.range(i)].to_vec(),
+        })
+        .collect()
+}
+
 /// Returns Ok(false) when some file or timeline failed (the others are still reported).
 fn tag(a: &TagArgs) -> Result<bool> {
     // Every output path is checked before any work.
@@ -284,17 +300,7 @@ fn tag(a: &TagArgs) -> Result<bool> {
                     FileResult::ok(name, Some(t.duration_s()), t.scores().to_vec())
                         .with_looped_scales(t.looped_scales().to_vec())
                         .with_device(t.device())
-                        .with_heads(
-                            heads
-                                .heads()
-                                .iter()
-                                .map(|h| output::HeadScores {
-                                    name: h.name.clone(),
-                                    labels: h.labels.clone(),
-                                    scores: h.scores(t.features()),
-                                })
-                                .collect(),
-                        ),
+                        .with_heads(head_scores(&heads, t.features())),
                 );
             }
             Err(e) => {

@@ -207,7 +207,8 @@ impl Head {
     }
 
     /// Writes the head's scores for one feature vector into `out` (one per label), without
-    /// allocating: what the engine runs after the classifier, on the inference thread.
+    /// allocating, straight from the file's numbers (the reference: the engine and `mstag tag`
+    /// run [`HeadSet::score_into`], which folds the standardisation into the weights).
     /// Scores are in 0..1; a non-finite result (from non-finite features) becomes 0.
     pub fn score_into(&self, features: &[f32], out: &mut [f32]) {
         let mut z = [0.0f64; MAX_HEAD_LABELS];
@@ -221,29 +222,7 @@ impl Head {
                 .sum();
             *zk = dot + b as f64;
         }
-        match self.kind {
-            HeadKind::Multi => {
-                for (o, &v) in out[..n].iter_mut().zip(&z[..n]) {
-                    *o = (1.0 / (1.0 + (-v).exp())) as f32;
-                }
-            }
-            HeadKind::Single => {
-                let max = z[..n].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let mut sum = 0.0;
-                for v in z[..n].iter_mut() {
-                    *v = (*v - max).exp();
-                    sum += *v;
-                }
-                for (o, &v) in out[..n].iter_mut().zip(&z[..n]) {
-                    *o = (v / sum) as f32;
-                }
-            }
-        }
-        for o in out[..n].iter_mut() {
-            if !o.is_finite() {
-                *o = 0.0;
-            }
-        }
+        activate(self.kind, &mut z[..n], &mut out[..n]);
     }
 
     /// Writes the head to `dir/head.json` (the folder is made), through a temporary file
@@ -271,6 +250,34 @@ impl Head {
             .set_permissions(std::fs::Permissions::from_mode(0o644));
         tmp.persist(&path).map_err(|e| out_err(e.to_string()))?;
         Ok(path)
+    }
+}
+
+/// The scores from the logits `z` (consumed): a softmax over them (`single`) or a sigmoid each
+/// (`multi`); a non-finite result (from non-finite features) becomes 0.
+fn activate(kind: HeadKind, z: &mut [f64], out: &mut [f32]) {
+    match kind {
+        HeadKind::Multi => {
+            for (o, &v) in out.iter_mut().zip(z.iter()) {
+                *o = (1.0 / (1.0 + (-v).exp())) as f32;
+            }
+        }
+        HeadKind::Single => {
+            let max = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let mut sum = 0.0;
+            for v in z.iter_mut() {
+                *v = (*v - max).exp();
+                sum += *v;
+            }
+            for (o, &v) in out.iter_mut().zip(z.iter()) {
+                *o = (v / sum) as f32;
+            }
+        }
+    }
+    for o in out.iter_mut() {
+        if !o.is_finite() {
+            *o = 0.0;
+        }
     }
 }
 
