@@ -26,6 +26,36 @@ use symphonia::core::meta::MetadataOptions;
 
 use crate::error::{Error, Result};
 
+/// File name extensions (lower case) of the formats the decoder reads: what
+/// `mstag tag --recursive` takes from a folder ([`is_audio_path`]).
+pub const AUDIO_EXTENSIONS: &[&str] = &[
+    "wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "mp2", "mp1", "m4a", "m4b", "mp4", "aac",
+    "aif", "aiff", "aifc", "caf", "mka", "mkv", "webm",
+];
+
+/// True for a file the decoder should read by its name: one of [`AUDIO_EXTENSIONS`] (any
+/// letter case), and not a macOS resource fork (`._song.mp3`, which holds no audio).
+///
+/// # Examples
+/// ```
+/// use mstag::decode::is_audio_path;
+/// use std::path::Path;
+/// assert!(is_audio_path(Path::new("music/Song.FLAC")));
+/// assert!(!is_audio_path(Path::new("music/cover.jpg")));
+/// assert!(!is_audio_path(Path::new("music/._Song.flac")));
+/// ```
+pub fn is_audio_path(path: &Path) -> bool {
+    let fork = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("._"));
+    !fork
+        && path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
 /// After this many malformed packets in a row the data is declared unusable instead of being
 /// skipped forever (a file of garbage that happens to pass the probe would otherwise spin).
 const MAX_CONSECUTIVE_BAD_PACKETS: u32 = 64;

@@ -50,12 +50,8 @@ pub fn timeline_paths(base: &Path, files: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// [`Tagger`] of its own (`first`, then clones of it); results in input order. `progress` is
 /// called once per finished file.
 ///
-/// On CUDA each worker takes a share of the files through [`Tagger::tag_paths`], which
-/// batches segments across files (a GPU wants them together); on the CPU each worker takes
-/// one file at a time.
-///
 /// Each file's own failure is its entry in the result, as is a worker whose models could not
-/// be loaded again.
+/// be loaded again. [`tag_each`] hands each result over as soon as its file is done instead.
 ///
 /// # Errors
 /// [`Error::EngineStopped`] when the thread pool cannot start.
@@ -65,6 +61,45 @@ pub fn tag_files(
     jobs: usize,
     progress: &(dyn Fn(&Path) + Sync),
 ) -> Result<Vec<Result<SongTags>>> {
+    let slots: Vec<parking_lot::Mutex<Option<Result<SongTags>>>> = files
+        .iter()
+        .map(|_| parking_lot::Mutex::new(None))
+        .collect();
+    tag_each(first, files, jobs, &|i, r| {
+        progress(&files[i]);
+        *slots[i].lock() = Some(r);
+    })?;
+    Ok(slots
+        .into_iter()
+        .zip(files)
+        .map(|(slot, path)| {
+            slot.into_inner().unwrap_or_else(|| {
+                Err(Error::EngineStopped("the file was never tagged".into()).for_file(path))
+            })
+        })
+        .collect())
+}
+
+/// Files handed to one [`Tagger::tag_paths`] call on CUDA: as many as it decodes side by side,
+/// so results come out in small groups (a killed run keeps what was done).
+const CUDA_GROUP: usize = 8;
+
+/// Tags many files in parallel like [`tag_files`], calling `done(i, result)` for file `i` as
+/// soon as it is finished (from the worker's thread, in the order files finish): what a
+/// streaming output (`mstag tag --format jsonl`) writes from.
+///
+/// On CUDA each worker takes groups of up to 8 files through [`Tagger::tag_paths`], which
+/// batches segments across files (a GPU wants them together); on the CPU each worker takes
+/// one file at a time.
+///
+/// # Errors
+/// [`Error::EngineStopped`] when the thread pool cannot start.
+pub fn tag_each(
+    first: Tagger,
+    files: &[PathBuf],
+    jobs: usize,
+    done: &(dyn Fn(usize, Result<SongTags>) + Sync),
+) -> Result<()> {
     let jobs = if jobs == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -74,10 +109,8 @@ pub fn tag_files(
         .num_threads(jobs.min(files.len().max(1)))
         .build()
         .map_err(|e| Error::EngineStopped(format!("thread pool: {e}")))?;
+    let cuda = first.placement().device == crate::model::Device::Cuda;
     // Loads no models itself: clones of it load theirs when a worker needs one.
-    if first.placement().device == crate::model::Device::Cuda {
-        return Ok(across_files(first, files, jobs, progress, &pool));
-    }
     let template = first.blueprint();
     let spares = parking_lot::Mutex::new(vec![first]);
     let make = || -> Result<Tagger> {
@@ -86,53 +119,36 @@ pub fn tag_files(
         }
         template.try_clone()
     };
-    let results = pool.install(|| {
-        files
-            .par_iter()
-            .map(|path| {
-                let mut tagger = make()?;
-                let r = tagger.tag_path(path);
-                progress(path);
-                spares.lock().push(tagger);
-                r
-            })
-            .collect()
-    });
-    Ok(results)
-}
-
-/// `jobs` workers, each tagging a contiguous share of `files` with [`Tagger::tag_paths`].
-fn across_files(
-    first: Tagger,
-    files: &[PathBuf],
-    jobs: usize,
-    progress: &(dyn Fn(&Path) + Sync),
-    pool: &rayon::ThreadPool,
-) -> Vec<Result<SongTags>> {
-    let share = files.len().div_ceil(jobs.max(1)).max(1);
-    let template = first.blueprint();
-    let first = parking_lot::Mutex::new(Some(first));
+    let group = if cuda { CUDA_GROUP } else { 1 };
+    let indexed: Vec<(usize, &PathBuf)> = files.iter().enumerate().collect();
     pool.install(|| {
-        files
-            .par_chunks(share)
-            .flat_map_iter(|chunk| {
-                let tagger = first.lock().take().map_or_else(|| template.try_clone(), Ok);
-                match tagger {
-                    Ok(mut t) => t.tag_paths(chunk, |p| progress(p)),
-                    Err(e) => {
-                        let why = crate::error::report(&e);
-                        chunk
-                            .iter()
-                            .map(|p| {
-                                progress(p);
-                                Err(Error::EngineStopped(format!("models: {why}")).for_file(p))
-                            })
-                            .collect()
+        indexed.par_chunks(group).for_each(|chunk| match make() {
+            Ok(mut tagger) => {
+                if cuda {
+                    let paths: Vec<&PathBuf> = chunk.iter().map(|(_, p)| *p).collect();
+                    let results = tagger.tag_paths(&paths, |_| {});
+                    for ((i, _), r) in chunk.iter().zip(results) {
+                        done(*i, r);
+                    }
+                } else {
+                    for (i, path) in chunk {
+                        done(*i, tagger.tag_path(path));
                     }
                 }
-            })
-            .collect()
-    })
+                spares.lock().push(tagger);
+            }
+            Err(e) => {
+                let why = crate::error::report(&e);
+                for (i, path) in chunk {
+                    done(
+                        *i,
+                        Err(Error::EngineStopped(format!("models: {why}")).for_file(path)),
+                    );
+                }
+            }
+        })
+    });
+    Ok(())
 }
 
 #[cfg(all(test, feature = "timeline"))]

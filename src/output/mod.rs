@@ -15,7 +15,7 @@ pub mod timeline;
 #[cfg(feature = "osc")]
 pub use osc::{Framing, OscConfig, OscEvent, OscSender, OscStats, OscTarget};
 pub use recording::Recorder;
-pub use table::{to_csv, to_json, to_table, FileResult, HeadScores};
+pub use table::{to_csv, to_json, to_json_line, to_table, FileResult, FileStamp, HeadScores};
 #[cfg(feature = "terminal")]
 pub use terminal::{TermSize, TerminalView};
 #[cfg(feature = "timeline")]

@@ -28,6 +28,34 @@ pub struct FileResult {
     pub device: Option<&'static str>,
     /// The scores of heads of your own ([`crate::head::Head`]), in the order given.
     pub heads: Vec<HeadScores>,
+    /// The file's size and modification time when it was tagged, for `--resume`: written by
+    /// [`to_json_line`] only.
+    pub stamp: Option<FileStamp>,
+}
+
+/// What identifies the version of a file that was tagged: its size and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch (0 when unknown).
+    pub mtime_ns: u64,
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path` now; None when its metadata cannot be read.
+    pub fn of(path: &std::path::Path) -> Option<FileStamp> {
+        let m = std::fs::metadata(path).ok()?;
+        let mtime_ns = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64);
+        Some(FileStamp {
+            size: m.len(),
+            mtime_ns,
+        })
+    }
 }
 
 /// One head's scores for one file.
@@ -72,6 +100,7 @@ impl FileResult {
             looped_scales: Vec::new(),
             device: None,
             heads: Vec::new(),
+            stamp: None,
         }
     }
 
@@ -103,7 +132,14 @@ impl FileResult {
             looped_scales: Vec::new(),
             device: None,
             heads: Vec::new(),
+            stamp: None,
         }
+    }
+
+    /// Records the file's size and modification time (written by [`to_json_line`]).
+    pub fn with_stamp(mut self, stamp: Option<FileStamp>) -> Self {
+        self.stamp = stamp;
+        self
     }
 
     /// The error to report for this file, if any: its `error`, or a note when it has
@@ -135,28 +171,42 @@ fn tag_name(tag_names: &[String], i: usize) -> String {
 /// `{"file": …, "error": "…"}`. Non-finite numbers become `null`.
 ///
 pub fn to_json(results: &[FileResult], tag_names: &[String]) -> String {
-    let records: Vec<FileRecord> = results
-        .iter()
-        .map(|r| match (r.failure(), &r.tags) {
-            (None, Some(tags)) => FileRecord::Tagged {
-                file: &r.file,
-                duration_s: r.duration_s.and_then(finite),
-                looped_scales: &r.looped_scales,
-                device: r.device,
-                tags: TagMap::new(tag_names, tags),
-                heads: HeadMaps(&r.heads),
-            },
-            (failure, _) => FileRecord::Failed {
-                file: &r.file,
-                error: failure.unwrap_or(NO_TAGS),
-            },
-        })
-        .collect();
+    let records: Vec<FileRecord> = results.iter().map(|r| record(r, tag_names)).collect();
     // Serialising strings and numbers into a String cannot fail; say so rather than panic.
     let mut s = serde_json::to_string_pretty(&records)
         .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
     s.push('\n');
     s
+}
+
+/// One file as one line of JSON (`mstag tag --format jsonl`): the object [`to_json`] writes
+/// for it, on one line, plus `size` and `mtime_ns` when the result has a [`FileStamp`]. No
+/// newline at the end.
+pub fn to_json_line(r: &FileResult, tag_names: &[String]) -> String {
+    // Serialised directly (not through a `Value`), so scores keep their shortest f32 form.
+    let mut line = serde_json::to_string(&record(r, tag_names))
+        .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
+    if let (Some(st), Some(open)) = (r.stamp, line.strip_suffix('}')) {
+        line = format!("{open},\"size\":{},\"mtime_ns\":{}}}", st.size, st.mtime_ns);
+    }
+    line
+}
+
+fn record<'a>(r: &'a FileResult, tag_names: &'a [String]) -> FileRecord<'a> {
+    match (r.failure(), &r.tags) {
+        (None, Some(tags)) => FileRecord::Tagged {
+            file: &r.file,
+            duration_s: r.duration_s.and_then(finite),
+            looped_scales: &r.looped_scales,
+            device: r.device,
+            tags: TagMap::new(tag_names, tags),
+            heads: HeadMaps(&r.heads),
+        },
+        (failure, _) => FileRecord::Failed {
+            file: &r.file,
+            error: failure.unwrap_or(NO_TAGS),
+        },
+    }
 }
 
 /// One file in `mstag tag --format json`.
@@ -461,6 +511,29 @@ mod tests {
             .map(String::as_str)
             .collect();
         assert_eq!(obj_keys, ["file", "duration_s", "tags"]);
+    }
+
+    #[test]
+    fn a_json_line_is_the_json_object_on_one_line_with_its_stamp() {
+        let rows = sample();
+        let all: Value = serde_json::from_str(&to_json(&rows, &names())).unwrap();
+        for (i, r) in rows.iter().enumerate() {
+            let line = to_json_line(r, &names());
+            assert!(!line.contains('\n'));
+            let v: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(v, all[i]);
+        }
+        let stamped = rows[0].clone().with_stamp(Some(FileStamp {
+            size: 12,
+            mtime_ns: 1_700_000_000_123_456_789,
+        }));
+        let line = to_json_line(&stamped, &names());
+        assert!(
+            line.ends_with(r#","size":12,"mtime_ns":1700000000123456789}"#),
+            "{line}"
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["file"], all[0]["file"]);
     }
 
     #[test]

@@ -4,8 +4,10 @@
 pub mod doctor;
 pub mod embed;
 pub mod learn;
+pub mod library;
 mod live;
 pub mod messages;
+pub mod tag;
 
 pub use live::run_live;
 
@@ -101,7 +103,7 @@ pub fn progress_bar(n: usize, quiet: bool, what: &str) -> indicatif::ProgressBar
     let b = ProgressBar::new(n as u64);
     b.set_style(
         ProgressStyle::with_template(&format!(
-            "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} files {{elapsed_precise}} eta {{eta}}"
+            "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} files {{per_sec}} {{elapsed_precise}} eta {{eta}}"
         ))
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
