@@ -61,6 +61,8 @@ pub mod dsp;
 pub mod engine;
 pub mod error;
 pub mod head;
+#[cfg(feature = "metadata")]
+pub mod metadata;
 pub mod model;
 #[cfg(feature = "batch")]
 pub mod offline;

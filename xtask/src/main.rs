@@ -60,11 +60,13 @@ const TEST_PACKAGES: &[&str] = &[
     "sox",
 ];
 /// PyPI packages the tests need (pip requirement, module to import): an independent OSC
-/// receiver, a VST3 host, and the reference for `mstag learn`'s heads.
+/// receiver, a VST3 host (which also writes the FLAC, Ogg and MP3 files of the metadata
+/// tests), the reference for `mstag learn`'s heads, and an independent tag reader.
 const TEST_PIP: &[(&str, &str)] = &[
     ("python-osc==1.10.2", "pythonosc"),
     ("pedalboard==0.9.26", "pedalboard"),
     ("scikit-learn==1.9.1", "sklearn"),
+    ("mutagen==1.47.0", "mutagen"),
 ];
 
 /// Installs the tests' PyPI packages for the machine's python3 (those not importable yet).
@@ -323,6 +325,8 @@ const NOT_IN_CORE: &[&str] = &[
     "ndarray-npy",
     "linfa",
     "csv",
+    "walkdir",
+    "lofty",
 ];
 
 /// Checks the core's dependency tree, then builds it and runs its unit tests and the

@@ -72,6 +72,22 @@ pub struct TagArgs {
     /// No progress bar
     #[arg(long, short)]
     quiet: bool,
+    /// Write the best tags into each file's metadata (MSTAG_TAGS: an ID3v2.4 TXXX frame, a
+    /// Vorbis comment or an MP4 freeform atom; values like rock:0.62), through a checked copy
+    /// and a rename: the audio stays bit-identical
+    #[arg(long)]
+    write_tags: bool,
+    /// With --write-tags: only say what would be written
+    #[arg(long, requires = "write_tags")]
+    dry_run: bool,
+    /// With --write-tags: the lowest score written
+    #[arg(long, default_value_t = 0.25, value_name = "SCORE", requires = "write_tags",
+          value_parser = unit_score)]
+    tag_threshold: f32,
+    /// With --write-tags: the most tags written per file (synonyms count once)
+    #[arg(long, default_value_t = 5, value_name = "N", requires = "write_tags",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    tag_top: u16,
     /// A head of your own (a folder made by `mstag learn`), its scores beside the tags;
     /// repeat for several
     #[arg(long = "head", value_name = "DIR")]
@@ -169,6 +185,14 @@ fn head_scores(heads: &mstag::head::HeadSet, features: &[f32]) -> Vec<output::He
         .collect()
 }
 
+/// A score from 0 to 1.
+fn unit_score(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s}: a score from 0 to 1")),
+    }
+}
+
 /// What every file's result is turned into the output with.
 struct Finisher<'a> {
     args: &'a TagArgs,
@@ -176,11 +200,13 @@ struct Finisher<'a> {
     heads: &'a HeadSet,
     timelines: Option<Vec<PathBuf>>,
     subtitle: String,
+    /// Each file's size and modification time before it was analysed (for --write-tags).
+    stamps: Vec<Option<FileStamp>>,
 }
 
 impl Finisher<'_> {
-    /// File `k`'s row (and its timeline, written now); the row's error says why it failed.
-    /// Returns whether its timeline failed.
+    /// File `k`'s row (and its timeline and metadata, written now); the row's error says why
+    /// it failed. Returns whether writing its timeline or its metadata failed.
     fn row(&self, k: usize, path: &Path, r: mstag::Result<SongTags>) -> (FileResult, bool) {
         let name = path.display().to_string();
         let t = match r {
@@ -209,11 +235,55 @@ impl Finisher<'_> {
                 eprintln!("mstag: timeline of {name} written to {}", out.display());
             }
         }
+        if self.args.write_tags {
+            timeline_failed |= !self.write_tags(k, path, t.scores());
+        }
         let row = FileResult::ok(name, Some(t.duration_s()), t.scores().to_vec())
             .with_looped_scales(t.looped_scales().to_vec())
             .with_device(t.device())
             .with_heads(head_scores(self.heads, t.features()));
         (row, timeline_failed)
+    }
+
+    /// `--write-tags` for file `k`: says on stderr what it did or would do; false on failure.
+    fn write_tags(&self, k: usize, path: &Path, scores: &[f32]) -> bool {
+        let a = self.args;
+        let values =
+            mstag::metadata::tag_values(self.tags, scores, a.tag_threshold, a.tag_top.into());
+        let shown = if values.is_empty() {
+            "(none)".to_string()
+        } else {
+            values.join(", ")
+        };
+        let field = mstag::metadata::FIELD;
+        if a.dry_run {
+            let now = mstag::metadata::read_values(path)
+                .map(|v| {
+                    if v.is_empty() {
+                        "nothing".into()
+                    } else {
+                        v.join(", ")
+                    }
+                })
+                .unwrap_or_else(|e| format!("unreadable: {e}"));
+            eprintln!(
+                "mstag: {}: would write {field} = {shown} (now {now})",
+                path.display()
+            );
+            return true;
+        }
+        match mstag::metadata::write_values(path, &values, self.stamps.get(k).copied().flatten()) {
+            Ok(_) => {
+                if !a.quiet {
+                    eprintln!("mstag: {}: {field} = {shown}", path.display());
+                }
+                true
+            }
+            Err(e) => {
+                eprintln!("mstag: {}", super::messages::describe(&e));
+                false
+            }
+        }
     }
 }
 
@@ -283,6 +353,7 @@ pub fn tag(a: &TagArgs) -> Result<bool> {
         heads: &heads,
         timelines,
         subtitle: timeline_subtitle(a),
+        stamps: files.iter().map(|f| FileStamp::of(f)).collect(),
     };
     let (failed, timelines_ok) = if format == Format::Jsonl {
         let sink = resumed.as_mut().map(|r| &mut r.file);
