@@ -5,6 +5,9 @@
 //! or file named, and nothing half-written is left.
 
 mod common;
+/// Not in `common`: it needs rosc, which the core's tests (`--no-default-features`) lack.
+#[path = "common/oscdump.rs"]
+mod oscdump;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -341,7 +344,7 @@ fn a_head_runs_live_in_json_lines_and_over_osc() {
         .local_addr()
         .unwrap()
         .port();
-    let dump = common::oscdump::OscDump::start(port);
+    let dump = oscdump::OscDump::start(port);
     let out = Command::new(env!("CARGO_BIN_EXE_mstag-live"))
         .args(["--input", s(&file), "--json", "--head", s(&head)])
         .args([
@@ -417,7 +420,7 @@ fn a_head_runs_live_in_json_lines_and_over_osc() {
             );
         }
     }
-    let tops: Vec<&common::oscdump::Msg> = msgs
+    let tops: Vec<&oscdump::Msg> = msgs
         .iter()
         .filter(|m| m.addr == "/mstag/kinds/top")
         .collect();
@@ -425,7 +428,7 @@ fn a_head_runs_live_in_json_lines_and_over_osc() {
     let last_top = tops.last().unwrap();
     assert_eq!(
         last_top.args[0],
-        common::oscdump::Arg::S("noise".into()),
+        oscdump::Arg::S("noise".into()),
         "{last_top:?}"
     );
     // The tags are still sent beside the head.

@@ -1,8 +1,6 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-pub mod oscdump;
-
 use std::path::{Path, PathBuf};
 
 use mstag::model::{Device, ModelSet};

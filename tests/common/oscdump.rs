@@ -1,4 +1,5 @@
 //! liblo's `oscdump` (Debian `liblo-tools`) as an independent OSC receiver for the tests.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
