@@ -30,6 +30,51 @@ pub fn chunk_frames(input_rate: u32) -> usize {
     (input_rate as usize / 1000).clamp(16, 256)
 }
 
+/// Filters of dropped resamplers, by (from, to), for the next resampler of the same rates:
+/// building one computes a 65,536-value windowed sinc table (a millisecond or more), which
+/// `mstag tag` would otherwise pay for every file. Taken and given back on the inference or
+/// worker threads only, when a stream starts and ends.
+static SPARE: parking_lot::Mutex<Vec<(u32, u32, Async<f32>)>> = parking_lot::Mutex::new(Vec::new());
+
+/// Filters kept at most in [`SPARE`].
+const MAX_SPARE: usize = 16;
+
+/// A spare filter for `from` → `to`, reset to its initial state, if one is kept.
+fn take_spare(from: u32, to: u32) -> Option<Async<f32>> {
+    let mut spare = SPARE.lock();
+    let i = spare.iter().position(|(f, t, _)| (*f, *t) == (from, to))?;
+    let (_, _, mut r) = spare.swap_remove(i);
+    r.reset();
+    Some(r)
+}
+
+/// rubato's resampler for `from` → `to`, built afresh.
+fn build_filter(from: u32, to: u32, chunk: usize) -> Result<Async<f32>> {
+    // A 128-tap sinc, the nearest of 512 precomputed sub-sample phases: one dot product per
+    // output sample (linear interpolation between 128 phases needs two), so faster than
+    // that, for song-level scores as close to a sinc-512 reference (the figures are in
+    // BENCHMARKS.md, from `cargo bench --bench options`).
+    let params = SincInterpolationParameters {
+        sinc_len: 128,
+        f_cutoff: None,
+        interpolation: SincInterpolationType::Nearest,
+        oversampling_factor: 512,
+        window: WindowFunction::BlackmanHarris2,
+    };
+    Async::<f32>::new_sinc(
+        to as f64 / from as f64,
+        1.0,
+        &params,
+        chunk,
+        1,
+        FixedAsync::Input,
+    )
+    .map_err(|e| Error::Resample {
+        reason: format!("cannot resample {from} Hz to {to} Hz"),
+        source: Some(Box::new(e)),
+    })
+}
+
 /// Resamples a mono stream from one rate to another, pushed in pieces of any size, with the
 /// same output whatever the cut (see the module documentation). Equal rates pass samples
 /// through unchanged.
@@ -44,6 +89,17 @@ pub struct StreamResampler {
     delay: usize,
     total_in: u64,
     total_out: u64,
+}
+
+impl Drop for StreamResampler {
+    fn drop(&mut self) {
+        if let Some(r) = self.inner.take() {
+            let mut spare = SPARE.lock();
+            if spare.len() < MAX_SPARE {
+                spare.push((self.from, self.to, r));
+            }
+        }
+    }
 }
 
 impl StreamResampler {
@@ -70,30 +126,10 @@ impl StreamResampler {
         let inner = if from == to {
             None
         } else {
-            // A 128-tap sinc, the nearest of 512 precomputed sub-sample phases: one dot product
-            // per output sample (linear interpolation between 128 phases needs two), so faster
-            // than that, for song-level scores as close to a sinc-512 reference (the figures
-            // are in BENCHMARKS.md, from `cargo bench --bench options`).
-            let params = SincInterpolationParameters {
-                sinc_len: 128,
-                f_cutoff: None,
-                interpolation: SincInterpolationType::Nearest,
-                oversampling_factor: 512,
-                window: WindowFunction::BlackmanHarris2,
-            };
-            let r = Async::<f32>::new_sinc(
-                to as f64 / from as f64,
-                1.0,
-                &params,
-                chunk,
-                1,
-                FixedAsync::Input,
-            )
-            .map_err(|e| Error::Resample {
-                reason: format!("cannot resample {from} Hz to {to} Hz"),
-                source: Some(Box::new(e)),
-            })?;
-            Some(r)
+            Some(match take_spare(from, to) {
+                Some(r) => r,
+                None => build_filter(from, to, chunk)?,
+            })
         };
         let delay = inner.as_ref().map_or(0, |r| r.output_delay());
         let out_max = inner.as_ref().map_or(0, |r| r.output_frames_max());
@@ -258,6 +294,38 @@ mod tests {
             }
         }
         n as f64 * rate as f64 / (last - first.unwrap_or(0)) as f64
+    }
+
+    /// A filter reused from a dropped resampler (after other audio) gives exactly what a
+    /// freshly built one gives.
+    #[test]
+    fn a_reused_filter_is_as_good_as_new() {
+        let run = |r: &mut StreamResampler, sig: &[f32]| {
+            let mut out = Vec::new();
+            for c in sig.chunks(333) {
+                r.push(c, &mut out).unwrap();
+            }
+            r.finish(&mut out).unwrap();
+            out
+        };
+        let (from, to) = (44_100, 16_000);
+        let sig = sine(from, 523.0, 0.7);
+        let fresh = || {
+            let mut r = StreamResampler::new(from, to).unwrap();
+            r.inner = Some(build_filter(from, to, chunk_frames(from)).unwrap());
+            r
+        };
+        let mut a = fresh();
+        let want = run(&mut a, &sig);
+        let mut used = fresh();
+        run(&mut used, &sine(from, 97.0, 1.3));
+        let reused = used.inner.take();
+        let mut b = StreamResampler::new(from, to).unwrap();
+        b.inner = reused.map(|mut r| {
+            r.reset();
+            r
+        });
+        assert_eq!(run(&mut b, &sig), want);
     }
 
     #[test]
