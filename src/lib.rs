@@ -55,6 +55,7 @@
 #![warn(missing_docs)]
 
 pub mod aggregate;
+pub mod calibration;
 pub mod capture;
 pub mod decode;
 pub mod dsp;

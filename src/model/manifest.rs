@@ -85,6 +85,10 @@ pub struct Manifest {
     pub feature_order: Vec<String>,
     /// Tag names in the order of the classifier's outputs (1 to [`MAX_TAGS`]).
     pub tags: Vec<String>,
+    /// Per-tag quantiles of the song-level scores over reference music, for calibrated
+    /// outputs ([`crate::calibration`]); absent in older manifests.
+    #[serde(default)]
+    pub calibration: Option<crate::calibration::CalibrationSpec>,
     /// Folder the manifest was read from; model files are relative to it.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -94,6 +98,12 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The calibration of the tags, when the manifest has one (checked at load).
+    pub fn calibration(&self) -> Option<crate::calibration::Calibration> {
+        let spec = self.calibration.as_ref()?;
+        crate::calibration::Calibration::new(spec, &self.tags).ok()
+    }
+
     /// Reads and validates a manifest. Checksums are verified by [`Manifest::verify_files`].
     pub fn load(path: &Path) -> Result<Manifest> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -132,6 +142,9 @@ impl Manifest {
                 "{} tags (1 to {MAX_TAGS} supported)",
                 self.tags.len()
             ));
+        }
+        if let Some(c) = &self.calibration {
+            crate::calibration::Calibration::new(c, &self.tags)?;
         }
         if self.scales.is_empty() {
             return Err("no scales".into());

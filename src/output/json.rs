@@ -8,6 +8,7 @@
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
+use crate::calibration::Scale;
 use crate::scores::{HeadLabels, Scores, View};
 
 /// `{tag: score}` in manifest order; a score without a name (more scores than names) is
@@ -94,6 +95,7 @@ pub struct LiveLine<'a> {
     heads: &'a [HeadLabels],
     scores: &'a Scores,
     is_final: bool,
+    scale: Scale,
 }
 
 /// One view of every head: `{NAME: {label: score}}`, laid out as in [`Scores::heads`].
@@ -146,7 +148,15 @@ impl<'a> LiveLine<'a> {
             heads: &[],
             scores,
             is_final,
+            scale: Scale::Raw,
         }
+    }
+
+    /// Says the tag values are calibrated (`"scale": "calibrated"` after `final`); raw values
+    /// (the default) add no key.
+    pub fn with_scale(mut self, scale: Scale) -> Self {
+        self.scale = scale;
+        self
     }
 
     /// Names the head scores of the update ([`Scores::heads`]) with `heads`' labels, written
@@ -166,7 +176,8 @@ impl<'a> LiveLine<'a> {
 impl Serialize for LiveLine<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let sc = self.scores;
-        let mut map = s.serialize_map(Some(8 + usize::from(!self.heads.is_empty())))?;
+        let extra = usize::from(!self.heads.is_empty()) + usize::from(self.scale != Scale::Raw);
+        let mut map = s.serialize_map(Some(8 + extra))?;
         map.serialize_entry("t", &finite((sc.t * 1e4).round() / 1e4))?;
         for v in View::ALL {
             map.serialize_entry(v.name(), &TagMap::new(self.names, sc.view(v)))?;
@@ -182,6 +193,9 @@ impl Serialize for LiveLine<'_> {
         map.serialize_entry("silent", &sc.silent)?;
         map.serialize_entry("looped", &sc.looped)?;
         map.serialize_entry("final", &self.is_final)?;
+        if self.scale != Scale::Raw {
+            map.serialize_entry("scale", self.scale.name())?;
+        }
         map.end()
     }
 }

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::LiveArgs;
+use mstag::calibration::{Calibration, Scale};
 use mstag::capture::file::{FilePlayer, Pace};
 use mstag::capture::{InputEvent, Supervisor};
 use mstag::engine::{Delivery, Engine, EngineConfig, HeadLabels, InputFormat, Scores};
@@ -112,10 +113,29 @@ fn looks_like_file(input: &str) -> bool {
 }
 
 /// One `mstag-live --json` line; `is_final` marks the last one (the song-level result).
-pub fn json_line(tags: &[String], heads: &[HeadLabels], s: &Scores, is_final: bool) -> String {
+pub fn json_line(
+    tags: &[String],
+    heads: &[HeadLabels],
+    s: &Scores,
+    is_final: bool,
+    scale: Scale,
+) -> String {
     mstag::output::json::LiveLine::new(tags, s, is_final)
         .with_heads(heads)
+        .with_scale(scale)
         .to_json()
+}
+
+/// `s` with the tags of every view calibrated (`--scale calibrated`), or as it is.
+pub fn scaled(s: &Scores, calibration: Option<&Calibration>) -> Scores {
+    let mut out = *s;
+    if let Some(c) = calibration {
+        let n = s.n_tags;
+        c.apply(&s.session[..n], &mut out.session[..n]);
+        c.apply(&s.window[..n], &mut out.window[..n]);
+        c.apply(&s.ema[..n], &mut out.ema[..n]);
+    }
+    out
 }
 
 /// Frames a device callback is assumed to deliver at most when `--ring` is checked (the
@@ -172,6 +192,15 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     let tags = models.manifest.tags.clone();
     let heads = mstag::head::HeadSet::load(&args.heads, &models.manifest)?;
     let head_labels = heads.labels();
+    let calibration = match args.scale {
+        super::ScaleArg::Raw => None,
+        super::ScaleArg::Calibrated => Some(models.manifest.calibration().with_context(|| {
+            format!(
+                "--scale calibrated: the models of {} have no calibration (per-tag quantiles in the manifest)",
+                models.manifest.path.display()
+            )
+        })?),
+    };
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
@@ -183,11 +212,12 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     let osc = match osc_config {
         Some(c) => {
             let latest = engine.latest();
+            let cal = calibration.clone();
             Some(OscSender::start_with_heads(
                 c,
                 &tags,
                 &head_labels,
-                Box::new(move || latest.get()),
+                Box::new(move || scaled(&latest.get(), cal.as_ref())),
                 Box::new(|e| eprintln!("mstag-live: {e}")),
             )?)
         }
@@ -200,7 +230,7 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
             tags.len()
         );
     }
-    let mut printer = Printer::new(args, tags, head_labels);
+    let mut printer = Printer::new(args, tags, head_labels, calibration);
     follow(&engine, &updates, source, &interrupted, &mut printer)?;
     let summary = engine.join()?;
     if let Some(osc) = osc {
@@ -335,12 +365,18 @@ struct Printer {
     json: bool,
     tags: Vec<String>,
     heads: Vec<HeadLabels>,
+    calibration: Option<Calibration>,
     view: TerminalView,
     last_draw: Instant,
 }
 
 impl Printer {
-    fn new(args: &LiveArgs, tags: Vec<String>, heads: Vec<HeadLabels>) -> Printer {
+    fn new(
+        args: &LiveArgs,
+        tags: Vec<String>,
+        heads: Vec<HeadLabels>,
+        calibration: Option<Calibration>,
+    ) -> Printer {
         let view = TerminalView::new(
             tags.clone(),
             args.top as usize,
@@ -353,15 +389,29 @@ impl Printer {
             json: args.json,
             tags,
             heads,
+            calibration,
             view,
             last_draw: Instant::now() - Duration::from_secs(1),
         }
     }
 
+    fn scale(&self) -> Scale {
+        if self.calibration.is_some() {
+            Scale::Calibrated
+        } else {
+            Scale::Raw
+        }
+    }
+
     fn print(&mut self, s: &Scores) -> Result<()> {
+        let s = &scaled(s, self.calibration.as_ref());
         let mut out = std::io::stdout().lock();
         if self.json {
-            writeln!(out, "{}", json_line(&self.tags, &self.heads, s, false))?;
+            writeln!(
+                out,
+                "{}",
+                json_line(&self.tags, &self.heads, s, false, self.scale())
+            )?;
         } else if self.last_draw.elapsed() >= Duration::from_millis(100) {
             self.view.draw(&mut out, s, "")?;
             self.last_draw = Instant::now();
@@ -371,9 +421,14 @@ impl Printer {
 
     /// The last line or frame: the song-level scores.
     fn print_final(&mut self, s: &Scores) -> Result<()> {
+        let s = &scaled(s, self.calibration.as_ref());
         let mut out = std::io::stdout().lock();
         if self.json {
-            writeln!(out, "{}", json_line(&self.tags, &self.heads, s, true))?;
+            writeln!(
+                out,
+                "{}",
+                json_line(&self.tags, &self.heads, s, true, self.scale())
+            )?;
         } else {
             self.view.draw(&mut out, s, "final")?;
         }

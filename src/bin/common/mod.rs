@@ -46,6 +46,15 @@ impl From<ViewArg> for View {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ScaleArg {
+    /// The model's probabilities
+    Raw,
+    /// Each tag through its quantiles over reference music: 0 at or below the median, 1 at or
+    /// above the 99th percentile
+    Calibrated,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum DeviceArg {
     Cpu,
     Cuda,
@@ -182,6 +191,10 @@ pub struct LiveArgs {
     /// Seconds of audio the ring between the audio thread and the inference thread holds
     #[arg(long, default_value_t = 4.0, value_parser = positive_seconds, allow_negative_numbers = true)]
     pub ring: f64,
+    /// Tag values for every output (terminal, --json, OSC): raw probabilities, or calibrated
+    /// to 0..1 ranges through each tag's quantiles in the manifest (heads stay as they are)
+    #[arg(long, value_enum, default_value = "raw")]
+    pub scale: ScaleArg,
     /// A head of your own (a folder made by `mstag learn`): its scores in the same views as
     /// the tags, in the terminal, `--json` lines (`heads`) and OSC (`/mstag/<NAME>/<label>`,
     /// `/mstag/<NAME>/top`); repeat for several
