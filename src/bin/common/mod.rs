@@ -231,6 +231,15 @@ pub struct OscArgs {
     /// Send every OSC message in its own packet instead of bundles
     #[arg(long, requires = "osc")]
     pub osc_plain: bool,
+    /// A cue: `/mstag/cue/<tag> i 1` when TAG (or a head's HEAD/label) rises above ON in the
+    /// OSC view, `i 0` when it falls below OFF (default ON - 0.1); repeatable
+    #[arg(long = "trigger", value_name = "TAG>ON[:OFF]", requires = "osc",
+          value_parser = |s: &str| mstag::output::osc::Trigger::parse(s).map_err(|e| e.to_string()))]
+    pub triggers: Vec<mstag::output::osc::Trigger>,
+    /// Seconds a new top tag must stay on top before `/mstag/top/changed s` says so
+    #[arg(long, default_value_t = mstag::output::osc::DEFAULT_HOLD_S, value_name = "SECONDS",
+          value_parser = smoothing_seconds, requires = "osc", allow_negative_numbers = true)]
+    pub hold: f64,
 }
 
 fn smoothing_seconds(s: &str) -> std::result::Result<f64, String> {
@@ -265,6 +274,8 @@ impl OscArgs {
             } else {
                 Framing::Bundles
             },
+            triggers: self.triggers.clone(),
+            hold_s: self.hold,
             ..OscConfig::new(targets)
         };
         cfg.validate()?;

@@ -53,7 +53,14 @@ pub struct OscConfig {
     pub smooth_s: f64,
     /// Bundles, or one message per packet.
     pub framing: Framing,
+    /// Cue triggers (`<prefix>/cue/<tag> i 1|0`), checked on the values sent.
+    pub triggers: Vec<super::Trigger>,
+    /// Seconds a new top tag must stay on top before `<prefix>/top/changed` says so.
+    pub hold_s: f64,
 }
+
+/// Default of [`OscConfig::hold_s`], seconds.
+pub const DEFAULT_HOLD_S: f64 = 2.0;
 
 impl OscConfig {
     /// The defaults (`/mstag`, 30 Hz, window view, no smoothing, bundles) for these receivers.
@@ -65,6 +72,8 @@ impl OscConfig {
             view: View::Window,
             smooth_s: 0.0,
             framing: Framing::Bundles,
+            triggers: Vec::new(),
+            hold_s: DEFAULT_HOLD_S,
         }
     }
 

@@ -15,6 +15,9 @@
 //! | `<prefix>/<head>/top` | `s f`: a head of your own's best label and its score |
 //! | `<prefix>/<head>/<label>` | `f`: one head label's score in 0..1 |
 //!
+//! | `<prefix>/cue/<tag>` | `i`: 1 when the tag rises above its `--trigger` ON threshold, 0 when it falls below OFF |
+//! | `<prefix>/top/changed` | `s`: the new top tag, once it has stayed on top for `--hold` seconds |
+//!
 //! The head messages are there when the sender was started with heads
 //! ([`OscSender::start_with_heads`], `mstag-live --head`); they come from the same view.
 //!
@@ -43,6 +46,7 @@
 use rosc::OscTime;
 
 mod config;
+mod cues;
 mod messages;
 mod packet;
 mod sender;
@@ -53,7 +57,8 @@ mod target;
 mod test_support;
 mod worker;
 
-pub use config::{normalize_prefix, Framing, OscConfig};
+pub use config::{normalize_prefix, Framing, OscConfig, DEFAULT_HOLD_S};
+pub use cues::{Cues, Trigger, DEFAULT_HYSTERESIS};
 pub use messages::{sanitize_tag, tag_address_parts, OscMessages};
 pub use packet::{split_bundles, PacketWriter};
 pub use sender::{OscEvent, OscLog, OscSender, ScoreSource};

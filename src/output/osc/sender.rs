@@ -108,13 +108,20 @@ impl OscSender {
     ) -> Result<OscSender> {
         cfg.validate()?;
         let messages = OscMessages::new(&cfg.prefix, tags)?.with_heads(heads)?;
+        let cues = super::Cues::new(
+            &super::normalize_prefix(&cfg.prefix)?,
+            tags,
+            heads,
+            &cfg.triggers,
+            std::time::Duration::from_secs_f64(cfg.hold_s.clamp(0.0, 3600.0)),
+        )?;
         let mut sockets = Vec::with_capacity(cfg.targets.len());
         for t in &cfg.targets {
             sockets.push(open_socket(t)?);
         }
         let shared = Arc::new(Shared::new(&cfg.targets));
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let worker = Worker::new(&cfg, messages, sockets, shared.clone(), source, log);
+        let worker = Worker::new(&cfg, messages, sockets, shared.clone(), source, log, cues);
         let thread = std::thread::Builder::new()
             .name("mstag-osc".into())
             .spawn(move || worker.run(stop_rx))

@@ -14,7 +14,7 @@ use crate::engine::View;
 use super::smoothing::MAX_SMOOTHED;
 use super::stats::Shared;
 use super::{clamp_unit, Framing, OscEvent, OscLog, OscMessages, PacketWriter, ScoreSource};
-use super::{OscConfig, Smoother};
+use super::{Cues, OscConfig, Smoother};
 
 /// How long a receiver that was unreachable must take packets without a single send error
 /// before it is reported back (ICMP errors may arrive only every other packet, or be
@@ -54,6 +54,7 @@ pub(super) struct Worker {
     shared: Arc<Shared>,
     source: ScoreSource,
     log: OscLog,
+    cues: Cues,
 }
 
 impl Worker {
@@ -66,6 +67,7 @@ impl Worker {
         shared: Arc<Shared>,
         source: ScoreSource,
         log: OscLog,
+        cues: Cues,
     ) -> Worker {
         Worker {
             period: Duration::from_secs_f64(1.0 / cfg.rate_hz as f64),
@@ -78,6 +80,7 @@ impl Worker {
             shared,
             source,
             log,
+            cues,
         }
     }
 
@@ -86,6 +89,7 @@ impl Worker {
         let mut next = Instant::now();
         let mut values = [0.0f32; MAX_SMOOTHED];
         let n_head: usize = self.messages.heads().iter().map(|h| h.labels.len()).sum();
+        let mut events = Vec::new();
         let mut encode_failed = false;
         loop {
             let scores = (self.source)();
@@ -100,6 +104,8 @@ impl Worker {
                 self.smoother.apply(&mut values[..n + n_head]);
                 let (tags, heads) = values[..n + n_head].split_at(n);
                 self.messages.set_with_heads(tags, heads, self.view);
+                self.cues
+                    .update(&values[..n + n_head], Instant::now(), &mut events);
                 match self.writer.write(self.messages.messages(), self.framing) {
                     Ok(_) => self.send_round(),
                     Err(e) => {
@@ -110,6 +116,13 @@ impl Worker {
                             encode_failed = true;
                         }
                     }
+                }
+                // Cue events go out after the round's values, in packets of their own.
+                if !events.is_empty() {
+                    if self.writer.write(&events, self.framing).is_ok() {
+                        self.send_round();
+                    }
+                    events.clear();
                 }
             }
             self.shared.rounds.fetch_add(1, Ordering::Relaxed);
