@@ -12,6 +12,9 @@ use mstag::output::FileStamp;
 /// What the command line names, expanded: the files to tag, in order, and what was left out.
 #[derive(Debug, Default)]
 pub struct Inputs {
+    /// Folders named without `--recursive`: kept among the files (each fails, as a folder is
+    /// no audio file) and named in a hint.
+    pub folders: Vec<PathBuf>,
     /// Files to tag: named ones as given, then each folder's audio files sorted by path.
     pub files: Vec<PathBuf>,
     /// Files inside folders that are not audio by their name (skipped).
@@ -21,23 +24,22 @@ pub struct Inputs {
 }
 
 /// Expands `args`: a file is taken as named (the decoder says if it is not audio); a folder
-/// needs `recursive` and gives every audio file under it ([`mstag::decode::is_audio_path`]),
-/// following links, sorted. A file named twice (directly and through a folder) is tagged once.
+/// gives every audio file under it ([`mstag::decode::is_audio_path`]), following links,
+/// sorted, with `recursive`; without it, it stays in the list as it is (it fails like any
+/// unreadable file, and the others are still tagged) and is named in
+/// [`Inputs::folders`]. A file found in a folder is not tagged again when it was named or found before.
 pub fn expand(args: &[PathBuf], recursive: bool) -> Result<Inputs> {
     let mut inputs = Inputs::default();
     let mut seen = HashSet::new();
     for arg in args {
-        if !arg.is_dir() {
-            if seen.insert(arg.clone()) {
-                inputs.files.push(arg.clone());
+        if !arg.is_dir() || !recursive {
+            if arg.is_dir() {
+                inputs.folders.push(arg.clone());
             }
+            // Named on the command line: tagged as often as named (one row each).
+            seen.insert(arg.clone());
+            inputs.files.push(arg.clone());
             continue;
-        }
-        if !recursive {
-            bail!(
-                "{} is a folder: add --recursive to tag the audio files in it (and its sub-folders)",
-                arg.display()
-            );
         }
         let walk = walkdir::WalkDir::new(arg)
             .follow_links(true)

@@ -301,6 +301,12 @@ pub fn tag(a: &TagArgs) -> Result<bool> {
     for why in &inputs.unreadable {
         eprintln!("mstag: skipped: {why}");
     }
+    for f in &inputs.folders {
+        eprintln!(
+            "mstag: {} is a folder: add --recursive to tag the audio files in it (and its sub-folders)",
+            f.display()
+        );
+    }
     let mut resumed = match &a.resume {
         Some(out) => Some(ResumeFile::open(out, &inputs.files)?),
         None => None,
