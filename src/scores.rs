@@ -134,6 +134,33 @@ impl Scores {
     }
 }
 
+/// Each head with its scores, cut out of `scores` laid out head after head (as in
+/// [`Scores::heads`]); a head past the end of `scores` gets fewer scores, or none.
+///
+/// # Examples
+/// ```
+/// use mstag::scores::{per_head, HeadLabels};
+/// let heads = [
+///     HeadLabels { name: "a".into(), labels: vec!["x".into(), "y".into()] },
+///     HeadLabels { name: "b".into(), labels: vec!["z".into()] },
+/// ];
+/// let cut: Vec<(&str, &[f32])> =
+///     per_head(&heads, &[0.1, 0.9, 0.5]).map(|(h, s)| (h.name.as_str(), s)).collect();
+/// assert_eq!(cut, [("a", &[0.1, 0.9][..]), ("b", &[0.5][..])]);
+/// ```
+pub fn per_head<'a>(
+    heads: &'a [HeadLabels],
+    scores: &'a [f32],
+) -> impl Iterator<Item = (&'a HeadLabels, &'a [f32])> + 'a {
+    let mut start = 0;
+    heads.iter().map(move |h| {
+        let end = (start + h.labels.len()).min(scores.len());
+        let mine = &scores[start.min(end)..end];
+        start = end;
+        (h, mine)
+    })
+}
+
 /// Indices of the `k` highest values, best first (ties keep manifest order).
 pub fn top_k(scores: &[f32], k: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..scores.len()).collect();

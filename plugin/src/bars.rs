@@ -40,13 +40,8 @@ pub fn bar_entries(settings: &Settings, groups: &SynonymGroups, scores: &[f32]) 
 /// Each head's bars: its name, then all its labels best first, from `scores` (one view of
 /// [`mstag::engine::Scores::heads`], laid out head after head).
 pub fn head_bars(heads: &[HeadLabels], scores: &[f32]) -> Vec<(String, Vec<Bar>)> {
-    let mut start = 0;
-    heads
-        .iter()
-        .map(|h| {
-            let end = (start + h.labels.len()).min(scores.len());
-            let mine = &scores[start.min(end)..end];
-            start = end;
+    mstag::scores::per_head(heads, scores)
+        .map(|(h, mine)| {
             let bars = mstag::scores::top_k(mine, mine.len())
                 .into_iter()
                 .enumerate()

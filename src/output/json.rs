@@ -9,7 +9,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 use crate::calibration::Scale;
-use crate::scores::{HeadLabels, Scores, View};
+use crate::scores::{per_head, HeadLabels, Scores, View};
 
 /// `{tag: score}` in manifest order; a score without a name (more scores than names) is
 /// called `tag<i>`.
@@ -107,14 +107,8 @@ struct HeadView<'a> {
 impl Serialize for HeadView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.heads.len()))?;
-        let mut start = 0;
-        for h in self.heads {
-            let end = (start + h.labels.len()).min(self.scores.len());
-            map.serialize_entry(
-                &h.name,
-                &TagMap::new(&h.labels, &self.scores[start.min(end)..end]),
-            )?;
-            start = end;
+        for (h, scores) in per_head(self.heads, self.scores) {
+            map.serialize_entry(&h.name, &TagMap::new(&h.labels, scores))?;
         }
         map.end()
     }

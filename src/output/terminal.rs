@@ -257,13 +257,8 @@ impl TerminalView {
     /// The heads' lines: a name line (no score), then each label with its score and whether
     /// it is the head's best, best first.
     fn head_lines(&self, s: &Scores) -> Vec<(String, Option<(f32, bool)>)> {
-        let scores = s.head_view(self.view);
         let mut lines = Vec::new();
-        let mut start = 0;
-        for h in &self.heads {
-            let end = (start + h.labels.len()).min(scores.len());
-            let mine = &scores[start.min(end)..end];
-            start = end;
+        for (h, mine) in crate::scores::per_head(&self.heads, s.head_view(self.view)) {
             lines.push((h.name.clone(), None));
             for (rank, i) in crate::scores::top_k(mine, mine.len())
                 .into_iter()
