@@ -236,10 +236,10 @@ pub struct OscArgs {
     #[arg(long = "trigger", value_name = "TAG>ON[:OFF]", requires = "osc",
           value_parser = |s: &str| mstag::output::osc::Trigger::parse(s).map_err(|e| e.to_string()))]
     pub triggers: Vec<mstag::output::osc::Trigger>,
-    /// Seconds a new top tag must stay on top before `/mstag/top/changed s` says so
-    #[arg(long, default_value_t = mstag::output::osc::DEFAULT_HOLD_S, value_name = "SECONDS",
-          value_parser = smoothing_seconds, requires = "osc", allow_negative_numbers = true)]
-    pub hold: f64,
+    /// Send `/mstag/top/changed s` when a new top tag has stayed on top this many seconds
+    #[arg(long, value_name = "SECONDS", value_parser = smoothing_seconds, requires = "osc",
+          allow_negative_numbers = true)]
+    pub hold: Option<f64>,
 }
 
 fn smoothing_seconds(s: &str) -> std::result::Result<f64, String> {

@@ -55,12 +55,10 @@ pub struct OscConfig {
     pub framing: Framing,
     /// Cue triggers (`<prefix>/cue/<tag> i 1|0`), checked on the values sent.
     pub triggers: Vec<super::Trigger>,
-    /// Seconds a new top tag must stay on top before `<prefix>/top/changed` says so.
-    pub hold_s: f64,
+    /// Seconds a new top tag must stay on top before `<prefix>/top/changed` says so; `None`
+    /// (the default) sends no such message.
+    pub hold_s: Option<f64>,
 }
-
-/// Default of [`OscConfig::hold_s`], seconds.
-pub const DEFAULT_HOLD_S: f64 = 2.0;
 
 impl OscConfig {
     /// The defaults (`/mstag`, 30 Hz, window view, no smoothing, bundles) for these receivers.
@@ -73,7 +71,7 @@ impl OscConfig {
             smooth_s: 0.0,
             framing: Framing::Bundles,
             triggers: Vec::new(),
-            hold_s: DEFAULT_HOLD_S,
+            hold_s: None,
         }
     }
 

@@ -96,7 +96,7 @@ struct Armed {
 pub struct Cues {
     armed: Vec<Armed>,
     tags: Vec<String>,
-    hold: Duration,
+    hold: Option<Duration>,
     /// The current top tag and since when it has been on top.
     top: Option<(usize, Instant)>,
     /// The top tag last announced.
@@ -107,7 +107,7 @@ pub struct Cues {
 impl Cues {
     /// Resolves `triggers` against the tags (manifest order) and heads (values laid out tags
     /// first, then each head's labels); `hold` is how long a new top tag must stay on top
-    /// before `<prefix>/top/changed` says so.
+    /// before `<prefix>/top/changed` says so (`None`: never).
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] naming a trigger whose tag is neither a tag nor a head's
@@ -117,7 +117,7 @@ impl Cues {
         tags: &[String],
         heads: &[HeadLabels],
         triggers: &[Trigger],
-        hold: Duration,
+        hold: Option<Duration>,
     ) -> Result<Cues> {
         let mut armed = Vec::with_capacity(triggers.len());
         for t in triggers {
@@ -185,6 +185,9 @@ impl Cues {
             }
         }
         let n = self.tags.len().min(values.len());
+        let Some(hold) = self.hold else {
+            return;
+        };
         if n == 0 {
             return;
         }
@@ -194,7 +197,7 @@ impl Cues {
             _ => self.top = Some((best, now)),
         }
         if let Some((t, since)) = self.top {
-            if self.announced != Some(t) && now.duration_since(since) >= self.hold {
+            if self.announced != Some(t) && now.duration_since(since) >= hold {
                 self.announced = Some(t);
                 events.push(msg(
                     &self.changed_addr,
@@ -229,7 +232,7 @@ mod tests {
     #[test]
     fn a_wobbling_value_does_not_chatter() {
         let t = Trigger::parse("rock>0.6:0.4").unwrap();
-        let mut cues = Cues::new("/mstag", &names(), &[], &[t], Duration::from_secs(3600)).unwrap();
+        let mut cues = Cues::new("/mstag", &names(), &[], &[t], None).unwrap();
         // Up to 0.65, wobbling ±0.08 around 0.6 for a while, then down to 0.3, around 0.4
         // (never below 0.35 while it wobbles), then up again.
         let mut trace = Vec::new();
@@ -274,7 +277,7 @@ mod tests {
 
     #[test]
     fn the_top_tag_is_announced_once_it_has_held() {
-        let mut cues = Cues::new("/m", &names(), &[], &[], Duration::from_secs(2)).unwrap();
+        let mut cues = Cues::new("/m", &names(), &[], &[], Some(Duration::from_secs(2))).unwrap();
         let t0 = Instant::now();
         let mut ev = Vec::new();
         let at = |s: f64| t0 + Duration::from_secs_f64(s);
@@ -305,7 +308,7 @@ mod tests {
             labels: vec!["drop".into(), "verse".into()],
         }];
         let t = Trigger::parse("Cues/verse>0.5").unwrap();
-        let mut c = Cues::new("/mstag", &names(), &heads, &[t], Duration::ZERO).unwrap();
+        let mut c = Cues::new("/mstag", &names(), &heads, &[t], Some(Duration::ZERO)).unwrap();
         let mut ev = Vec::new();
         c.update(&[0.0, 0.0, 0.1, 0.9], Instant::now(), &mut ev);
         assert!(ev
@@ -316,7 +319,7 @@ mod tests {
             &names(),
             &heads,
             &[Trigger::parse("jazz>0.5").unwrap()],
-            Duration::ZERO,
+            None,
         )
         .unwrap_err()
         .to_string();

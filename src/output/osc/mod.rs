@@ -16,7 +16,7 @@
 //! | `<prefix>/<head>/<label>` | `f`: one head label's score in 0..1 |
 //!
 //! | `<prefix>/cue/<tag>` | `i`: 1 when the tag rises above its `--trigger` ON threshold, 0 when it falls below OFF |
-//! | `<prefix>/top/changed` | `s`: the new top tag, once it has stayed on top for `--hold` seconds |
+//! | `<prefix>/top/changed` | `s`: the new top tag, once it has stayed on top for `--hold` seconds (only with `--hold`) |
 //!
 //! The head messages are there when the sender was started with heads
 //! ([`OscSender::start_with_heads`], `mstag-live --head`); they come from the same view.
@@ -57,7 +57,7 @@ mod target;
 mod test_support;
 mod worker;
 
-pub use config::{normalize_prefix, Framing, OscConfig, DEFAULT_HOLD_S};
+pub use config::{normalize_prefix, Framing, OscConfig};
 pub use cues::{Cues, Trigger, DEFAULT_HYSTERESIS};
 pub use messages::{sanitize_tag, tag_address_parts, OscMessages};
 pub use packet::{split_bundles, PacketWriter};

@@ -113,7 +113,8 @@ impl OscSender {
             tags,
             heads,
             &cfg.triggers,
-            std::time::Duration::from_secs_f64(cfg.hold_s.clamp(0.0, 3600.0)),
+            cfg.hold_s
+                .map(|h| std::time::Duration::from_secs_f64(h.clamp(0.0, 3600.0))),
         )?;
         let mut sockets = Vec::with_capacity(cfg.targets.len());
         for t in &cfg.targets {
