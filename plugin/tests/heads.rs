@@ -127,8 +127,10 @@ fn heads_from_the_editors_folder_score_live_and_match_the_offline_song() {
         ];
         let (swaps, stop) = (swaps.clone(), stop.clone());
         std::thread::spawn(move || {
+            // At least one whole round of choices, however quickly play() returns, and
+            // always ending on the full folder.
             let mut k = 0;
-            while !stop.load(Ordering::Acquire) || k % choices.len() != 0 {
+            loop {
                 let f = choices[k % choices.len()].display().to_string();
                 shared
                     .params
@@ -136,10 +138,18 @@ fn heads_from_the_editors_folder_score_live_and_match_the_offline_song() {
                     .update(|s| s.heads_folder = f.clone());
                 swaps.fetch_add(1, Ordering::Relaxed);
                 k += 1;
+                if k % choices.len() == 0 && stop.load(Ordering::Acquire) {
+                    break;
+                }
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
         })
     };
+    // The editor has begun swapping before the second half plays (on a loaded machine the
+    // thread can otherwise start after play() is already done).
+    while swaps.load(Ordering::Relaxed) == 0 {
+        std::thread::yield_now();
+    }
     play(&mut p, &[&l[half..], &r[half..]], 512, 0);
     stop.store(true, Ordering::Release);
     editor.join().unwrap();
