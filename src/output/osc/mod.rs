@@ -46,7 +46,6 @@
 use rosc::OscTime;
 
 mod config;
-mod cues;
 mod messages;
 mod packet;
 mod sender;
@@ -57,8 +56,8 @@ mod target;
 mod test_support;
 mod worker;
 
+pub use crate::output::cues::{CueEvent, Cues, Trigger, DEFAULT_HYSTERESIS};
 pub use config::{normalize_prefix, Framing, OscConfig};
-pub use cues::{Cues, Trigger, DEFAULT_HYSTERESIS};
 pub use messages::{sanitize_tag, tag_address_parts, OscMessages};
 pub use packet::{split_bundles, PacketWriter};
 pub use sender::{OscEvent, OscLog, OscSender, ScoreSource};

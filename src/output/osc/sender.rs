@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
 
-use crate::engine::{Latest, Scores};
+use crate::engine::Latest;
 use crate::error::{Error, Result};
 
 use super::stats::Shared;
@@ -63,8 +63,7 @@ impl fmt::Display for OscEvent {
 /// The hook that receives [`OscEvent`]s, on the sender thread.
 pub type OscLog = Box<dyn FnMut(&OscEvent) + Send>;
 
-/// Where the sender reads scores from each round (for the engine: [`Latest::get`]).
-pub type ScoreSource = Box<dyn FnMut() -> Scores + Send>;
+pub use crate::output::ScoreSource;
 
 /// A running OSC sender thread. [`OscSender::stop`] or dropping it stops and joins the thread.
 pub struct OscSender {
@@ -109,7 +108,6 @@ impl OscSender {
         cfg.validate()?;
         let messages = OscMessages::new(&cfg.prefix, tags)?.with_heads(heads)?;
         let cues = super::Cues::new(
-            &super::normalize_prefix(&cfg.prefix)?,
             tags,
             heads,
             &cfg.triggers,
@@ -198,6 +196,7 @@ mod tests {
 
     use super::super::test_support::{flatten, tags};
     use super::*;
+    use crate::engine::Scores;
 
     #[test]
     fn events_read_well() {

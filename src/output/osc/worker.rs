@@ -11,10 +11,12 @@ use crossbeam_channel::RecvTimeoutError;
 
 use crate::engine::View;
 
+use super::messages::sanitize_tag;
 use super::smoothing::MAX_SMOOTHED;
 use super::stats::Shared;
 use super::{clamp_unit, Framing, OscEvent, OscLog, OscMessages, PacketWriter, ScoreSource};
-use super::{Cues, OscConfig, Smoother};
+use super::{normalize_prefix, CueEvent, Cues, OscConfig, Smoother};
+use rosc::{OscMessage, OscPacket, OscType};
 
 /// How long a receiver that was unreachable must take packets without a single send error
 /// before it is reported back (ICMP errors may arrive only every other packet, or be
@@ -55,6 +57,10 @@ pub(super) struct Worker {
     source: ScoreSource,
     log: OscLog,
     cues: Cues,
+    /// `<prefix>/cue/<tag>` (or `.../<head>/<label>`) of each trigger.
+    cue_addrs: Vec<String>,
+    /// `<prefix>/top/changed`.
+    changed_addr: String,
 }
 
 impl Worker {
@@ -69,7 +75,17 @@ impl Worker {
         log: OscLog,
         cues: Cues,
     ) -> Worker {
+        // The prefix was checked by `cfg.validate()`.
+        let prefix = normalize_prefix(&cfg.prefix).unwrap_or_default();
+        let cue_addrs = (0..cues.len())
+            .map(|k| {
+                let parts: Vec<String> = cues.path(k).iter().map(|p| sanitize_tag(p)).collect();
+                format!("{prefix}/cue/{}", parts.join("/"))
+            })
+            .collect();
         Worker {
+            cue_addrs,
+            changed_addr: format!("{prefix}/top/changed"),
             period: Duration::from_secs_f64(1.0 / cfg.rate_hz as f64),
             view: cfg.view,
             framing: cfg.framing,
@@ -90,6 +106,7 @@ impl Worker {
         let mut values = [0.0f32; MAX_SMOOTHED];
         let n_head: usize = self.messages.heads().iter().map(|h| h.labels.len()).sum();
         let mut events = Vec::new();
+        let mut packets = Vec::new();
         let mut encode_failed = false;
         loop {
             let scores = (self.source)();
@@ -119,10 +136,11 @@ impl Worker {
                 }
                 // Cue events go out after the round's values, in packets of their own.
                 if !events.is_empty() {
-                    if self.writer.write(&events, self.framing).is_ok() {
+                    packets.extend(events.drain(..).map(|e| self.cue_packet(e)));
+                    if self.writer.write(&packets, self.framing).is_ok() {
                         self.send_round();
                     }
-                    events.clear();
+                    packets.clear();
                 }
             }
             self.shared.rounds.fetch_add(1, Ordering::Relaxed);
@@ -137,6 +155,23 @@ impl Worker {
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+    }
+
+    /// `<prefix>/cue/<tag> i 1|0` or `<prefix>/top/changed s`.
+    fn cue_packet(&self, e: CueEvent) -> OscPacket {
+        let (addr, arg) = match e {
+            CueEvent::Cue { trigger, on } => {
+                (self.cue_addrs[trigger].clone(), OscType::Int(i32::from(on)))
+            }
+            CueEvent::TopChanged { tag } => (
+                self.changed_addr.clone(),
+                OscType::String(self.cues.tag(tag).to_string()),
+            ),
+        };
+        OscPacket::Message(OscMessage {
+            addr,
+            args: vec![arg],
+        })
     }
 
     fn send_round(&mut self) {

@@ -1,16 +1,15 @@
-//! Cue triggers with hysteresis, and the top tag's changes, as OSC events for shows:
-//! `<prefix>/cue/<tag> i 1` when a value rises above its ON threshold, `i 0` when it falls
-//! below its OFF threshold (lower, so a value wobbling around one threshold does not chatter),
-//! and `<prefix>/top/changed s` when the top tag has changed and stayed for a hold time.
+//! Cue triggers with hysteresis, and the top tag's changes, as events for shows: a cue turns
+//! on when a value rises above its ON threshold and off when it falls below its OFF threshold
+//! (lower, so a value wobbling around one threshold does not chatter), and the top tag is
+//! announced when it has changed and stayed for a hold time.
+//!
+//! The events are the outputs' own business: OSC sends `<prefix>/cue/<tag> i 1|0` and
+//! `<prefix>/top/changed s`, the WebSocket a JSON message.
 
 use std::time::{Duration, Instant};
 
-use rosc::{OscMessage, OscPacket, OscType};
-
 use crate::engine::HeadLabels;
 use crate::error::{Error, Result};
-
-use super::messages::sanitize_tag;
 
 /// The gap below ON where OFF sits when `TAG>ON` gives no OFF.
 pub const DEFAULT_HYSTERESIS: f32 = 0.1;
@@ -39,7 +38,7 @@ impl Trigger {
     ///
     /// # Examples
     /// ```
-    /// use mstag::output::osc::Trigger;
+    /// use mstag::output::cues::Trigger;
     /// let t = Trigger::parse("no vocals>0.7:0.5")?;
     /// assert_eq!((t.target.as_str(), t.on, t.off), ("no vocals", 0.7, 0.5));
     /// assert!((Trigger::parse("rock>0.6")?.off - 0.5).abs() < 1e-6);
@@ -81,14 +80,34 @@ impl Trigger {
     }
 }
 
-/// One trigger, resolved: where its value is and what it sends.
+/// One trigger, resolved: where its value is and whether it is on.
 #[derive(Debug, Clone)]
 struct Armed {
     index: usize,
     on: f32,
     off: f32,
     active: bool,
-    addr: String,
+    /// The trigger's target as given (`rock`, `HEAD/label`).
+    target: String,
+    /// `[tag]`, or `[head, label]`.
+    path: Vec<String>,
+}
+
+/// What [`Cues::update`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CueEvent {
+    /// Trigger number `trigger` (in the order given to [`Cues::new`]) turned on or off.
+    Cue {
+        /// Index of the trigger.
+        trigger: usize,
+        /// On (rose above ON) or off (fell below OFF).
+        on: bool,
+    },
+    /// A new top tag (index in manifest order) has stayed on top for the hold time.
+    TopChanged {
+        /// The tag's index.
+        tag: usize,
+    },
 }
 
 /// The state of every trigger and of the top tag, fed the values of each send round.
@@ -101,19 +120,17 @@ pub struct Cues {
     top: Option<(usize, Instant)>,
     /// The top tag last announced.
     announced: Option<usize>,
-    changed_addr: String,
 }
 
 impl Cues {
     /// Resolves `triggers` against the tags (manifest order) and heads (values laid out tags
     /// first, then each head's labels); `hold` is how long a new top tag must stay on top
-    /// before `<prefix>/top/changed` says so (`None`: never).
+    /// before it is announced (`None`: never).
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] naming a trigger whose tag is neither a tag nor a head's
     /// `HEAD/label`.
     pub fn new(
-        prefix: &str,
         tags: &[String],
         heads: &[HeadLabels],
         triggers: &[Trigger],
@@ -121,18 +138,15 @@ impl Cues {
     ) -> Result<Cues> {
         let mut armed = Vec::with_capacity(triggers.len());
         for t in triggers {
-            let (index, part) = match tags.iter().position(|n| n == &t.target) {
-                Some(i) => (i, sanitize_tag(&t.target)),
+            let (index, path) = match tags.iter().position(|n| n == &t.target) {
+                Some(i) => (i, vec![t.target.clone()]),
                 None => {
                     let mut start = tags.len();
                     let mut found = None;
                     for h in heads {
                         for (k, l) in h.labels.iter().enumerate() {
                             if format!("{}/{}", h.name, l) == t.target {
-                                found = Some((
-                                    start + k,
-                                    format!("{}/{}", sanitize_tag(&h.name), sanitize_tag(l)),
-                                ));
+                                found = Some((start + k, vec![h.name.clone(), l.clone()]));
                             }
                         }
                         start += h.labels.len();
@@ -150,7 +164,8 @@ impl Cues {
                 on: t.on,
                 off: t.off,
                 active: false,
-                addr: format!("{prefix}/cue/{part}"),
+                target: t.target.clone(),
+                path,
             });
         }
         Ok(Cues {
@@ -159,29 +174,58 @@ impl Cues {
             hold,
             top: None,
             announced: None,
-            changed_addr: format!("{prefix}/top/changed"),
         })
+    }
+
+    /// The target of trigger `trigger` as given (`rock`, `HEAD/label`).
+    pub fn target(&self, trigger: usize) -> &str {
+        self.armed.get(trigger).map_or("", |a| a.target.as_str())
+    }
+
+    /// The target of trigger `trigger` as `[tag]` or `[head, label]`.
+    pub fn path(&self, trigger: usize) -> &[String] {
+        self.armed.get(trigger).map_or(&[], |a| a.path.as_slice())
+    }
+
+    /// The name of tag `tag` (manifest order).
+    pub fn tag(&self, tag: usize) -> &str {
+        self.tags.get(tag).map_or("", |t| t.as_str())
+    }
+
+    /// Whether trigger `trigger` is on now.
+    pub fn is_on(&self, trigger: usize) -> bool {
+        self.armed.get(trigger).is_some_and(|a| a.active)
+    }
+
+    /// How many triggers there are.
+    pub fn len(&self) -> usize {
+        self.armed.len()
+    }
+
+    /// True without triggers.
+    pub fn is_empty(&self) -> bool {
+        self.armed.is_empty()
     }
 
     /// Looks at one round's values (tags, then head labels) at time `now`; pushes the events
     /// to send onto `events`.
-    pub fn update(&mut self, values: &[f32], now: Instant, events: &mut Vec<OscPacket>) {
-        let msg = |addr: &str, arg: OscType| {
-            OscPacket::Message(OscMessage {
-                addr: addr.to_string(),
-                args: vec![arg],
-            })
-        };
-        for a in &mut self.armed {
+    pub fn update(&mut self, values: &[f32], now: Instant, events: &mut Vec<CueEvent>) {
+        for (k, a) in self.armed.iter_mut().enumerate() {
             let Some(&v) = values.get(a.index) else {
                 continue;
             };
             if !a.active && v > a.on {
                 a.active = true;
-                events.push(msg(&a.addr, OscType::Int(1)));
+                events.push(CueEvent::Cue {
+                    trigger: k,
+                    on: true,
+                });
             } else if a.active && v < a.off {
                 a.active = false;
-                events.push(msg(&a.addr, OscType::Int(0)));
+                events.push(CueEvent::Cue {
+                    trigger: k,
+                    on: false,
+                });
             }
         }
         let n = self.tags.len().min(values.len());
@@ -199,10 +243,7 @@ impl Cues {
         if let Some((t, since)) = self.top {
             if self.announced != Some(t) && now.duration_since(since) >= hold {
                 self.announced = Some(t);
-                events.push(msg(
-                    &self.changed_addr,
-                    OscType::String(self.tags[t].clone()),
-                ));
+                events.push(CueEvent::TopChanged { tag: t });
             }
         }
     }
@@ -232,7 +273,7 @@ mod tests {
     #[test]
     fn a_wobbling_value_does_not_chatter() {
         let t = Trigger::parse("rock>0.6:0.4").unwrap();
-        let mut cues = Cues::new("/mstag", &names(), &[], &[t], None).unwrap();
+        let mut cues = Cues::new(&names(), &[], &[t], None).unwrap();
         // Up to 0.65, wobbling ±0.08 around 0.6 for a while, then down to 0.3, around 0.4
         // (never below 0.35 while it wobbles), then up again.
         let mut trace = Vec::new();
@@ -262,22 +303,24 @@ mod tests {
             want, 3,
             "on, off, on: the wobbles around one threshold never count"
         );
-        let args: Vec<OscType> = events
+        let states: Vec<bool> = events
             .iter()
-            .map(|e| match e {
-                OscPacket::Message(m) => {
-                    assert_eq!(m.addr, "/mstag/cue/rock");
-                    m.args[0].clone()
-                }
-                OscPacket::Bundle(_) => panic!(),
+            .map(|e| match *e {
+                CueEvent::Cue { trigger: 0, on } => on,
+                other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(args, [OscType::Int(1), OscType::Int(0), OscType::Int(1)]);
+        assert_eq!(states, [true, false, true]);
+        assert!(cues.is_on(0));
+        assert_eq!(
+            (cues.target(0), cues.path(0)),
+            ("rock", &["rock".to_string()][..])
+        );
     }
 
     #[test]
     fn the_top_tag_is_announced_once_it_has_held() {
-        let mut cues = Cues::new("/m", &names(), &[], &[], Some(Duration::from_secs(2))).unwrap();
+        let mut cues = Cues::new(&names(), &[], &[], Some(Duration::from_secs(2))).unwrap();
         let t0 = Instant::now();
         let mut ev = Vec::new();
         let at = |s: f64| t0 + Duration::from_secs_f64(s);
@@ -292,13 +335,8 @@ mod tests {
         cues.update(&[0.1, 0.5], at(4.0), &mut ev);
         cues.update(&[0.1, 0.5], at(6.1), &mut ev);
         assert_eq!(ev.len(), 2);
-        match &ev[1] {
-            OscPacket::Message(m) => {
-                assert_eq!(m.addr, "/m/top/changed");
-                assert_eq!(m.args, [OscType::String("piano".into())]);
-            }
-            OscPacket::Bundle(_) => panic!(),
-        }
+        assert_eq!(ev[1], CueEvent::TopChanged { tag: 1 });
+        assert_eq!(cues.tag(1), "piano");
     }
 
     #[test]
@@ -308,14 +346,15 @@ mod tests {
             labels: vec!["drop".into(), "verse".into()],
         }];
         let t = Trigger::parse("Cues/verse>0.5").unwrap();
-        let mut c = Cues::new("/mstag", &names(), &heads, &[t], Some(Duration::ZERO)).unwrap();
+        let mut c = Cues::new(&names(), &heads, &[t], Some(Duration::ZERO)).unwrap();
         let mut ev = Vec::new();
         c.update(&[0.0, 0.0, 0.1, 0.9], Instant::now(), &mut ev);
-        assert!(ev
-            .iter()
-            .any(|e| matches!(e, OscPacket::Message(m) if m.addr == "/mstag/cue/cues/verse")));
+        assert!(ev.contains(&CueEvent::Cue {
+            trigger: 0,
+            on: true
+        }));
+        assert_eq!(c.path(0), ["Cues".to_string(), "verse".to_string()]);
         let e = Cues::new(
-            "/m",
             &names(),
             &heads,
             &[Trigger::parse("jazz>0.5").unwrap()],
