@@ -36,6 +36,15 @@ pub enum InputEvent {
         /// Its channel count.
         channels: usize,
     },
+    /// The input was switched to another device ([`Supervisor::switch`]).
+    Switched {
+        /// The new device's name.
+        device: String,
+        /// Its sample rate, Hz.
+        rate: u32,
+        /// Its channel count.
+        channels: usize,
+    },
     /// Reopening failed; the supervisor tries again later (0.5 s, doubling up to 5 s).
     RetryFailed {
         /// Why it failed.
@@ -159,6 +168,31 @@ impl Supervisor {
             Some(failed) => Some(failed),
             None => Some(event),
         }
+    }
+
+    /// Switches the engine to another device (`selector` as for [`Supervisor::open`]),
+    /// keeping the session: the new device is opened first, its ring handed to `engine`,
+    /// and only then is the old stream released (on a thread of its own). From now on a
+    /// lost device means this one.
+    ///
+    /// # Errors
+    /// As [`open_input`], or when the engine refuses the new input; the old device then
+    /// stays in use.
+    pub fn switch(&mut self, selector: &str, engine: &Engine) -> Result<InputEvent> {
+        let (s, ring) = open_input(selector, self.ring_s)?;
+        let (rate, stats) = (s.sample_rate(), ring.stats().clone());
+        engine.replace_input(ring, rate)?;
+        let event = InputEvent::Switched {
+            device: s.device_name().to_string(),
+            rate,
+            channels: s.channels(),
+        };
+        self.seconds_before = self.audio_seconds();
+        self.selector = selector.to_string();
+        self.rate = rate;
+        self.stats = stats;
+        self.watch = DeviceWatch::new();
+        Ok(reap(self.stream.replace(s)).unwrap_or(event))
     }
 
     /// Lets go of the stream. A stream whose device died can block forever in its

@@ -48,8 +48,9 @@ fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
-/// Debian packages the build needs (cpal's ALSA backend), and those the live test needs
-/// (a PulseAudio server as a virtual microphone).
+/// Debian packages the build needs (cpal's ALSA backend), and those the tests need (a
+/// PulseAudio server as a virtual microphone, OSC and WAV readers, a terminal, and headless
+/// Chromium with its WebDriver for the browser page, tests/web.rs).
 const BUILD_PACKAGES: &[&str] = &["pkg-config", "libasound2-dev"];
 const TEST_PACKAGES: &[&str] = &[
     "pulseaudio",
@@ -58,15 +59,21 @@ const TEST_PACKAGES: &[&str] = &[
     "liblo-tools",
     "tmux",
     "sox",
+    "chromium",
+    "chromium-driver",
 ];
 /// PyPI packages the tests need (pip requirement, module to import): an independent OSC
 /// receiver, a VST3 host (which also writes the FLAC, Ogg and MP3 files of the metadata
-/// tests), the reference for `mstag learn`'s heads, and an independent tag reader.
+/// tests), the reference for `mstag learn`'s heads, an independent tag reader, a WebSocket
+/// client and the WebDriver client for Chromium (tests/web.rs). (Selenium 4.50: 4.52 needs
+/// a certifi release that the package index does not have yet.)
 const TEST_PIP: &[(&str, &str)] = &[
     ("python-osc==1.10.2", "pythonosc"),
     ("pedalboard==0.9.26", "pedalboard"),
     ("scikit-learn==1.9.1", "sklearn"),
     ("mutagen==1.47.0", "mutagen"),
+    ("websockets==17.4", "websockets"),
+    ("selenium==4.50.0", "selenium"),
 ];
 
 /// Installs the tests' PyPI packages for the machine's python3 (those not importable yet).
@@ -327,6 +334,9 @@ const NOT_IN_CORE: &[&str] = &[
     "csv",
     "walkdir",
     "lofty",
+    "tungstenite",
+    "tiny_http",
+    "socket2",
 ];
 
 /// Checks the core's dependency tree, then builds it and runs its unit tests and the

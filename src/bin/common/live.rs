@@ -33,16 +33,20 @@ impl Source {
     }
     fn describe(&self) -> String {
         match self {
-            Source::Device(d) => match d.stream() {
-                Some(s) => format!(
-                    "device {} ({} Hz, {} ch)",
-                    s.device_name(),
-                    s.sample_rate(),
-                    s.channels()
-                ),
-                None => "device".to_string(),
-            },
+            Source::Device(d) => Source::describe_device(d),
             Source::File(f) => format!("file ({} Hz, {} ch)", f.sample_rate(), f.channels()),
+        }
+    }
+
+    fn describe_device(d: &Supervisor) -> String {
+        match d.stream() {
+            Some(s) => format!(
+                "device {} ({} Hz, {} ch)",
+                s.device_name(),
+                s.sample_rate(),
+                s.channels()
+            ),
+            None => "device".to_string(),
         }
     }
 
@@ -79,6 +83,11 @@ fn report(event: &InputEvent) {
             rate,
             channels,
         } => eprintln!("mstag-live: reconnected to {device} ({rate} Hz, {channels} ch)"),
+        InputEvent::Switched {
+            device,
+            rate,
+            channels,
+        } => eprintln!("mstag-live: switched to {device} ({rate} Hz, {channels} ch)"),
         // One line for the first failure and every tenth after it.
         InputEvent::RetryFailed { error, attempts } if attempts % 10 == 1 => {
             eprintln!("mstag-live: cannot reopen the input yet ({error}); retrying")
@@ -187,6 +196,8 @@ fn check_ring(args: &LiveArgs, source: &Source, cfg: &EngineConfig) -> Result<()
 
 /// Runs the live path until the input ends, `--duration` is reached, or Ctrl-C.
 pub fn run_live(args: &LiveArgs) -> Result<()> {
+    args.osc
+        .check_used(args.web.ws.is_some() || args.web.http.is_some())?;
     let osc_config = args.osc.config()?;
     let models = args.model.load(1)?;
     let tags = models.manifest.tags.clone();
@@ -223,6 +234,14 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         }
         None => None,
     };
+    let web = super::web::Web::start(
+        args,
+        &engine,
+        &tags,
+        &head_labels,
+        calibration.as_ref(),
+        super::web::greeting(source.describe(), matches!(source, Source::Device(_))),
+    )?;
     if !args.json {
         eprintln!(
             "mstag-live: {} → {} tags; Ctrl-C to stop",
@@ -230,11 +249,25 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
             tags.len()
         );
     }
-    let mut printer = Printer::new(args, tags, head_labels, calibration);
-    follow(&engine, &updates, source, &interrupted, &mut printer)?;
+    let mut printer = Printer::new(args, tags, head_labels, calibration.clone());
+    follow(
+        &engine,
+        &updates,
+        source,
+        &interrupted,
+        &mut printer,
+        web.as_ref(),
+    )?;
     let summary = engine.join()?;
     if let Some(osc) = osc {
         eprintln!("mstag-live: {}", osc.stop());
+    }
+    if let Some(web) = web {
+        let last = summary
+            .final_scores
+            .as_ref()
+            .map(|f| scaled(f, calibration.as_ref()));
+        web.stop(last);
     }
     // The last line or frame is always the final (song-level) scores, drawn whatever the
     // throttle skipped before.
@@ -333,9 +366,13 @@ fn follow(
     source: Source,
     interrupted: &AtomicBool,
     printer: &mut Printer,
+    web: Option<&super::web::Web>,
 ) -> Result<()> {
     let mut source = Some(source);
     loop {
+        if let Some(name) = web.and_then(super::web::Web::device_request) {
+            switch_device(&name, source.as_mut(), engine, web);
+        }
         match updates.recv_timeout(Duration::from_millis(50)) {
             Ok(s) => printer.print(&s)?,
             Err(RecvTimeoutError::Timeout) => {}
@@ -358,6 +395,33 @@ fn follow(
         s.release();
     }
     Ok(())
+}
+
+/// A client of the page asked for another input device: switch (keeping the session) and
+/// tell every client how it went.
+fn switch_device(
+    name: &str,
+    source: Option<&mut Source>,
+    engine: &Engine,
+    web: Option<&super::web::Web>,
+) {
+    let result = match source {
+        Some(Source::Device(d)) => match d.switch(name, engine) {
+            Ok(event) => {
+                report(&event);
+                Ok(Source::describe_device(d))
+            }
+            Err(e) => Err(super::web::describe_switch(name, e)),
+        },
+        Some(Source::File(_)) => Err("the input is a file: there is no device to switch".into()),
+        None => Err("the input has already stopped".into()),
+    };
+    if let Err(e) = &result {
+        eprintln!("mstag-live: {e}");
+    }
+    if let Some(w) = web {
+        w.input_changed(result);
+    }
 }
 
 /// Where updates go: one JSON line each, or the terminal view (redrawn at most every 100 ms).

@@ -8,6 +8,7 @@ pub mod library;
 mod live;
 pub mod messages;
 pub mod tag;
+pub mod web;
 
 pub use live::run_live;
 
@@ -204,6 +205,8 @@ pub struct LiveArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub osc: OscArgs,
+    #[command(flatten)]
+    pub web: web::WebArgs,
 }
 
 /// OSC output options (see docs/OSC.md).
@@ -217,27 +220,31 @@ pub struct OscArgs {
     /// Address prefix of the OSC messages (`/` for none)
     #[arg(long, default_value = mstag::output::osc::DEFAULT_PREFIX, value_name = "PREFIX", requires = "osc")]
     pub osc_prefix: String,
-    /// OSC send rate in Hz (1 to 120), independent of the model's update rate
-    #[arg(long, default_value_t = mstag::output::osc::DEFAULT_RATE_HZ, value_name = "HZ",
+    /// OSC (and WebSocket) send rate in Hz (1 to 120), independent of the model's update rate
+    /// [default: 30]
+    #[arg(long, value_name = "HZ",
           value_parser = clap::value_parser!(u32).range(1..=mstag::output::osc::MAX_RATE_HZ as i64),
-          requires = "osc", allow_negative_numbers = true)]
-    pub osc_rate: u32,
+          allow_negative_numbers = true)]
+    pub osc_rate: Option<u32>,
     /// One-pole smoothing of the sent values, time constant in seconds (0 = off)
     #[arg(long, default_value_t = 0.0, value_name = "SECONDS", value_parser = smoothing_seconds, requires = "osc", allow_negative_numbers = true)]
     pub osc_smooth: f64,
-    /// Which aggregate is sent over OSC
-    #[arg(long, value_enum, default_value = "window", requires = "osc")]
-    pub osc_view: ViewArg,
+    /// Which aggregate is sent over OSC (and watched by cue triggers, also on the WebSocket)
+    /// [default: window]
+    #[arg(long, value_enum)]
+    pub osc_view: Option<ViewArg>,
     /// Send every OSC message in its own packet instead of bundles
     #[arg(long, requires = "osc")]
     pub osc_plain: bool,
     /// A cue: `/mstag/cue/<tag> i 1` when TAG (or a head's HEAD/label) rises above ON in the
-    /// OSC view, `i 0` when it falls below OFF (default ON - 0.1); repeatable
-    #[arg(long = "trigger", value_name = "TAG>ON[:OFF]", requires = "osc",
+    /// OSC view, `i 0` when it falls below OFF (default ON - 0.1); on the WebSocket
+    /// `{"cue": TAG, "on": true|false}`; repeatable
+    #[arg(long = "trigger", value_name = "TAG>ON[:OFF]",
           value_parser = |s: &str| mstag::output::osc::Trigger::parse(s).map_err(|e| e.to_string()))]
     pub triggers: Vec<mstag::output::osc::Trigger>,
-    /// Send `/mstag/top/changed s` when a new top tag has stayed on top this many seconds
-    #[arg(long, value_name = "SECONDS", value_parser = smoothing_seconds, requires = "osc",
+    /// Send `/mstag/top/changed s` (WebSocket: `{"top_changed": TAG}`) when a new top tag has
+    /// stayed on top this many seconds
+    #[arg(long, value_name = "SECONDS", value_parser = smoothing_seconds,
           allow_negative_numbers = true)]
     pub hold: Option<f64>,
 }
@@ -254,6 +261,40 @@ fn smoothing_seconds(s: &str) -> std::result::Result<f64, String> {
 }
 
 impl OscArgs {
+    /// Send rounds per second (`--osc-rate`, 30 by default).
+    pub fn rate(&self) -> u32 {
+        self.osc_rate.unwrap_or(mstag::output::osc::DEFAULT_RATE_HZ)
+    }
+
+    /// The view sent and watched by triggers (`--osc-view`, the window by default).
+    pub fn view(&self) -> View {
+        self.osc_view.map_or(View::Window, View::from)
+    }
+
+    /// Refuses options that only an output uses when no output is asked for (`web`: the
+    /// WebSocket or page is).
+    pub fn check_used(&self, web: bool) -> mstag::Result<()> {
+        if !self.osc.is_empty() || web {
+            return Ok(());
+        }
+        let used = [
+            ("--osc-rate", self.osc_rate.is_some()),
+            ("--osc-view", self.osc_view.is_some()),
+            ("--trigger", !self.triggers.is_empty()),
+            ("--hold", self.hold.is_some()),
+        ];
+        match used.iter().find(|(_, u)| *u) {
+            Some((name, _)) => Err(mstag::Error::InvalidSetting {
+                name: "output",
+                value: (*name).to_string(),
+                reason: format!(
+                    "{name} needs an output to act on: --osc HOST:PORT, --ws or --http"
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The sender's configuration, with every `--osc` resolved; `None` without `--osc`.
     pub fn config(&self) -> mstag::Result<Option<OscConfig>> {
         if self.osc.is_empty() {
@@ -266,8 +307,8 @@ impl OscArgs {
             .collect::<mstag::Result<Vec<_>>>()?;
         let cfg = OscConfig {
             prefix: self.osc_prefix.clone(),
-            rate_hz: self.osc_rate,
-            view: self.osc_view.into(),
+            rate_hz: self.rate(),
+            view: self.view(),
             smooth_s: self.osc_smooth,
             framing: if self.osc_plain {
                 Framing::Plain
