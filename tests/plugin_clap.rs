@@ -7,6 +7,12 @@
 //! on the same 48 kHz stereo clip (written to a WAV file). The read-only meter parameters must
 //! agree with OSC.
 //!
+//! MIDI: the restored project also turns MIDI CCs on (chosen tags, one of them unknown, on
+//! channel 5 from CC 30); the host reads the plugin's CLAP output events, and the last value
+//! of each CC must be `round(127 × calibrated score)` of the tag's score as OSC sends it (the
+//! manifest's calibration), with at most 30 messages a second of audio time per CC, each a
+//! change; the unknown tag's CC and the other instance (MIDI off) send nothing.
+//!
 //! (Against `mstag tag` on the original 22.05 kHz clip the top 5 are the same tags but not in
 //! the same order: going up to 48 kHz and back down through two band-limiting resamplers moves
 //! scores by up to about 0.09.)
@@ -235,10 +241,20 @@ impl Drop for OscReceiver {
 
 const RATE: u32 = 48_000;
 
+/// MIDI messages from the plugin: (frame of the stream, the three bytes).
+type MidiLog = Vec<(u64, [u8; 3])>;
+
 /// Plays `audio` (on both channels) through the plugin out of place, in
 /// blocks of `block` frames, paced at no more than 10x real time so that the engine keeps up,
-/// and checks the output against the input bit for bit.
-fn play(processor: &mut StartedPluginAudioProcessor<()>, audio: &[f32], block: usize) {
+/// and checks the output against the input bit for bit. `at` is the stream frame of
+/// `audio[0]`; the MIDI the plugin sends goes to `midi`.
+fn play(
+    processor: &mut StartedPluginAudioProcessor<()>,
+    audio: &[f32],
+    block: usize,
+    at: u64,
+    midi: &mut MidiLog,
+) {
     let started = Instant::now();
     let mut player = clap_host::Player::new(block);
     let mut right = vec![0.0f32; block];
@@ -250,8 +266,13 @@ fn play(processor: &mut StartedPluginAudioProcessor<()>, audio: &[f32], block: u
             *o = right_of(x);
         }
         player
-            .process(processor, left, &right[..n], pos as u64)
+            .process(processor, left, &right[..n], at + pos as u64)
             .expect("process");
+        midi.extend(
+            player
+                .midi_out()
+                .map(|(t, bytes)| (at + pos as u64 + t as u64, bytes)),
+        );
         let (out_l, out_r) = player.output(n);
         for (o, i) in [(out_l, left), (out_r, &right[..n])] {
             assert!(
@@ -292,7 +313,7 @@ fn meter_ids(instance: &mut PluginInstance<()>, params: &PluginParams) -> Vec<(S
 type LatestScores = Arc<Mutex<Option<(Instant, Vec<f32>)>>>;
 
 #[test]
-fn clap_plugin_passes_audio_bit_exact_and_tags_the_demo_over_osc() {
+fn clap_plugin_passes_audio_bit_exact_and_tags_the_demo_over_osc_and_midi() {
     let dir = std::env::temp_dir().join(format!("mstag-clap-test-{}", std::process::id()));
     let clap = install_clap(&dir.join("plugins"));
     let audio = demo_at(RATE);
@@ -326,6 +347,11 @@ fn clap_plugin_passes_audio_bit_exact_and_tags_the_demo_over_osc() {
         "view": "session",
         "osc_enabled": true,
         "osc_target": format!("127.0.0.1:{}", osc.port),
+        "midi_enabled": true,
+        "midi_channel": 5,
+        "midi_first_cc": 30,
+        "midi_mode": "tags",
+        "midi_tags": MIDI_TAGS,
     });
     project["fields"]["settings"] = serde_json::Value::String(settings.to_string());
     let json = serde_json::to_vec(&project).unwrap();
@@ -341,18 +367,21 @@ fn clap_plugin_passes_audio_bit_exact_and_tags_the_demo_over_osc() {
         max_frames_count: max,
     };
     let half = audio.len() / 2;
+    let mut midi = MidiLog::new();
 
     // First half in blocks of 64 frames.
     let stopped = instance.activate(|_, _| (), config(64)).expect("activates");
     let mut p = stopped.start_processing().expect("starts");
-    play(&mut p, &audio[..half], 64);
+    play(&mut p, &audio[..half], 64, 0, &mut midi);
     let stopped = p.stop_processing();
     instance.deactivate(stopped);
 
     // The other instance hears only silence meanwhile.
     let so = other.activate(|_, _| (), config(512)).unwrap();
     let mut po = so.start_processing().unwrap();
-    play(&mut po, &vec![0.0; RATE as usize], 512);
+    let mut other_midi = MidiLog::new();
+    play(&mut po, &vec![0.0; RATE as usize], 512, 0, &mut other_midi);
+    assert!(other_midi.is_empty(), "MIDI is off by default");
     other.deactivate(po.stop_processing());
 
     // The host re-activates with bigger blocks: the session goes on.
@@ -360,7 +389,7 @@ fn clap_plugin_passes_audio_bit_exact_and_tags_the_demo_over_osc() {
         .activate(|_, _| (), config(512))
         .expect("re-activates");
     let mut p = stopped.start_processing().expect("starts");
-    play(&mut p, &audio[half..], 512);
+    play(&mut p, &audio[half..], 512, half as u64, &mut midi);
 
     // Wait until the engine has caught up: the OSC values stop changing.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -383,6 +412,8 @@ fn clap_plugin_passes_audio_bit_exact_and_tags_the_demo_over_osc() {
             break v;
         }
     };
+    let settled = settle_midi(&mut p, &osc, audio.len() as u64, &mut midi, live.clone());
+    check_midi(&midi, &settled);
     let stopped = p.stop_processing();
 
     let names: Vec<&str> = offline.iter().map(|(n, _)| n.as_str()).collect();
@@ -408,17 +439,90 @@ fn clap_plugin_passes_audio_bit_exact_and_tags_the_demo_over_osc() {
         let id = meters.iter().find(|(n, _)| n == name).expect(name).1;
         params.get_value(&handle, id).expect("value")
     };
-    let top_index = top(&live, 1)[0];
+    // (After the silence that let MIDI catch up: the values OSC sends now.)
+    let top_index = top(&settled, 1)[0];
     // Stepped parameters are exported as their step index (0..=64 for -1..=63).
     assert_eq!(
         value("Top tag") as i64 - 1,
         top_index as i64,
         "top tag meter"
     );
-    assert!((value("Top tag score") as f32 - live[top_index]).abs() < 1e-3);
+    assert!((value("Top tag score") as f32 - settled[top_index]).abs() < 1e-3);
 
     instance.deactivate(stopped);
     drop(instance);
     drop(other);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The tags sent as MIDI CCs 30.. (one is not a tag: its CC is never sent).
+const MIDI_TAGS: [&str; 6] = ["rock", "guitar", "no such tag", "piano", "drums", "vocal"];
+const MIDI_CHANNEL: u8 = 4; // channel 5
+const MIDI_FIRST_CC: u8 = 30;
+
+/// Plays silence (the engine holds its scores over silence) until the OSC values are the same
+/// before and after: the audio thread has then seen the scores OSC sends. Returns them.
+fn settle_midi(
+    p: &mut StartedPluginAudioProcessor<()>,
+    osc: &OscReceiver,
+    mut at: u64,
+    midi: &mut MidiLog,
+    mut live: Vec<f32>,
+) -> Vec<f32> {
+    let silence = vec![0.0f32; RATE as usize * 3 / 10];
+    for _ in 0..20 {
+        play(p, &silence, 512, at, midi);
+        at += silence.len() as u64;
+        std::thread::sleep(Duration::from_millis(400));
+        let (_, now) = osc.latest().expect("OSC");
+        if now == live {
+            return live;
+        }
+        live = now;
+    }
+    panic!("the scores never settled");
+}
+
+/// The CCs the plugin sent: on the chosen channel and CCs, rate limited, changes only, and
+/// the last value of each `round(127 × calibrated score)` of `live` (OSC's values).
+fn check_midi(midi: &MidiLog, live: &[f32]) {
+    let manifest = mstag::model::Manifest::load(&repo_root().join("models/manifest.json")).unwrap();
+    let cal = manifest
+        .calibration()
+        .expect("the bundled manifest is calibrated");
+    assert!(midi.len() >= MIDI_TAGS.len() - 1, "{midi:?}");
+    let mut last: std::collections::BTreeMap<u8, (u64, u8)> = Default::default();
+    for &(at, [status, cc, value]) in midi {
+        assert_eq!(
+            status,
+            0xB0 | MIDI_CHANNEL,
+            "a CC on channel 5: {status:#x}"
+        );
+        let k = cc.checked_sub(MIDI_FIRST_CC).expect("CC number") as usize;
+        assert!(k < MIDI_TAGS.len() && value <= 127, "CC {cc} = {value}");
+        if let Some(&(before, old)) = last.get(&cc) {
+            assert!(
+                at - before >= (RATE / 30) as u64,
+                "CC {cc}: {before} then {at}"
+            );
+            assert_ne!(old, value, "CC {cc}: {value} sent twice in a row");
+        }
+        last.insert(cc, (at, value));
+    }
+    for (k, name) in MIDI_TAGS.iter().enumerate() {
+        let cc = MIDI_FIRST_CC + k as u8;
+        let Some(tag) = manifest.tags.iter().position(|t| t == name) else {
+            assert!(!last.contains_key(&cc), "{name} is not a tag: CC {cc} sent");
+            continue;
+        };
+        let want = (127.0 * cal.value(tag, live[tag])).round() as u8;
+        assert_eq!(last.get(&cc).map(|l| l.1), Some(want), "CC {cc} ({name})");
+    }
+    eprintln!(
+        "MIDI: {} messages, last {:?}",
+        midi.len(),
+        last.iter()
+            .map(|(cc, (_, v))| (*cc, *v))
+            .collect::<Vec<_>>()
+    );
 }

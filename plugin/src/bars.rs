@@ -2,10 +2,11 @@
 //! drawn to fill the space they are given.
 
 use egui::{Align2, Color32, FontId, Sense, Vec2};
-use mstag::engine::HeadLabels;
+use mstag::calibration::Calibration;
+use mstag::engine::{HeadLabels, Scores, View};
 use mstag::synonyms::SynonymGroups;
 
-use crate::settings::{Settings, SortOrder};
+use crate::settings::{ScaleChoice, Settings, SortOrder};
 
 const BAR_COLOR: Color32 = Color32::from_rgb(0x4c, 0x9e, 0xd9);
 const TOP_COLOR: Color32 = Color32::from_rgb(0xf0, 0xa0, 0x30);
@@ -35,6 +36,29 @@ pub fn bar_entries(settings: &Settings, groups: &SynonymGroups, scores: &[f32]) 
         bars.sort_by(|a, b| a.name.cmp(&b.name));
     }
     bars
+}
+
+/// `s` with the tags of view `v` calibrated (the other views and the heads as they were). No
+/// allocation: the publish hook uses it for the meters.
+pub fn calibrate_view(s: &Scores, v: View, calibration: &Calibration) -> Scores {
+    let mut out = *s;
+    let n = s.n_tags;
+    let row = match v {
+        View::Session => &mut out.session,
+        View::Window => &mut out.window,
+        View::Ema => &mut out.ema,
+    };
+    calibration.apply(s.view(v), &mut row[..n]);
+    out
+}
+
+/// The scores the bars show: as published (raw), or with the bars' view calibrated when the
+/// settings ask for it and the models have a calibration.
+pub fn shown_scores(settings: &Settings, scores: &Scores, cal: Option<&Calibration>) -> Scores {
+    match (settings.scale, cal) {
+        (ScaleChoice::Calibrated, Some(c)) => calibrate_view(scores, settings.view.view(), c),
+        _ => *scores,
+    }
 }
 
 /// Each head's bars: its name, then all its labels best first, from `scores` (one view of
@@ -146,6 +170,35 @@ mod tests {
         assert_eq!(got[1].1[0].score, 0.7);
         // Fewer scores than labels (before the first update with heads): no panic.
         assert_eq!(head_bars(&heads, &[]).len(), 2);
+    }
+
+    #[test]
+    fn the_calibrated_scale_maps_only_the_bars_view() {
+        use mstag::calibration::CalibrationSpec;
+        let tags: Vec<String> = vec!["rock".into(), "piano".into()];
+        let spec = CalibrationSpec {
+            source: "test".into(),
+            levels: vec![0.5, 0.99],
+            quantiles: [
+                ("rock".to_string(), vec![0.0, 0.5]),
+                ("piano".to_string(), vec![0.0, 1.0]),
+            ]
+            .into(),
+        };
+        let cal = Calibration::new(&spec, &tags).unwrap();
+        let mut s = Scores {
+            n_tags: 2,
+            ..Scores::default()
+        };
+        s.window[..2].copy_from_slice(&[0.25, 0.5]);
+        s.session[..2].copy_from_slice(&[0.25, 0.5]);
+        let mut settings = Settings::default();
+        assert_eq!(shown_scores(&settings, &s, Some(&cal)), s, "raw by default");
+        settings.scale = ScaleChoice::Calibrated;
+        assert_eq!(shown_scores(&settings, &s, None), s, "no calibration: raw");
+        let shown = shown_scores(&settings, &s, Some(&cal));
+        assert_eq!(shown.view(View::Window), [0.5, 0.5]);
+        assert_eq!(shown.view(View::Session), s.view(View::Session));
     }
 
     #[test]

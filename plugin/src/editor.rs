@@ -1,5 +1,6 @@
 //! The editor: live bars of the top tags (synonyms share a bar unless "all tags" is on), the
-//! view and its length, a reset button and the OSC settings. It can be resized (by the host or
+//! view, its length and scale, a reset button, the OSC and the MIDI settings ([`crate::midi_row`]).
+//! It can be resized (by the host or
 //! by its corner); its size is saved with the project ([`crate::params::MstagParams`]).
 //!
 //! Scores come from the engine's [`mstag::engine::Latest`] (written by the inference thread),
@@ -24,8 +25,10 @@ use nice_plug::editor::{Editor, HostMethods, ParentWindowHandle, ResizeHint, Spa
 use nice_plug_egui::resizable_window::ResizableWindow;
 use nice_plug_egui::{EguiEditorHandle, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp};
 
+use crate::bars::shown_scores;
 use crate::bars::{bar_entries, draw_bars, head_bars};
 use crate::instance::{EngineState, Shared, Snapshot};
+use crate::midi_row::{scale_toggle, MidiRow};
 use crate::settings::{
     describe, EditorSize, Settings, SortOrder, ViewChoice, MAX_LENGTH_S, MAX_TOP_N,
     MIN_EDITOR_SIZE, MIN_EMA_S, MIN_WINDOW_S,
@@ -34,7 +37,7 @@ use crate::settings::{
 /// Longest OSC smoothing offered by the slider, seconds (the CLI allows up to an hour).
 const MAX_SMOOTH_SLIDER_S: f64 = 60.0;
 
-const ERROR_COLOR: Color32 = Color32::from_rgb(0xff, 0x70, 0x60);
+pub(crate) const ERROR_COLOR: Color32 = Color32::from_rgb(0xff, 0x70, 0x60);
 
 /// The host may resize the editor freely, down to [`MIN_EDITOR_SIZE`].
 pub fn resize_hint() -> ResizeHint {
@@ -128,6 +131,7 @@ pub struct MstagApp {
     drags: Drags,
     /// The synonym groups of the manifest's tags, for the "all tags" setting it was made for.
     groups: Option<(bool, SynonymGroups)>,
+    midi: MidiRow,
 }
 
 #[derive(Default)]
@@ -143,6 +147,7 @@ impl MstagApp {
     fn new(shared: Arc<Shared>, scale: Arc<AtomicU64>) -> MstagApp {
         let s = shared.params.settings.get();
         MstagApp {
+            midi: MidiRow::new(&s),
             shared,
             scale,
             osc_target_edit: s.osc_target.clone(),
@@ -205,6 +210,9 @@ impl NiceEguiApp for MstagApp {
                     self.heads(ui, &settings, &snap);
                     ui.separator();
                     self.osc(ui, &settings, &snap);
+                    ui.separator();
+                    self.midi
+                        .show(ui, &self.shared.params.settings, &settings, &snap);
                     ui.add_space(4.0);
                 });
                 egui::CentralPanel::default_margins().show(ui, |ui| {
@@ -324,7 +332,7 @@ impl MstagApp {
         // Sliders grow with the window.
         ui.spacing_mut().slider_width = (ui.available_width() * 0.2).clamp(100.0, 240.0);
         let f = &self.shared.params.settings;
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("View:");
             for v in VIEW_ORDER {
                 let label = view_label(v, snap.window_s, snap.ema_s);
@@ -344,6 +352,8 @@ impl MstagApp {
                     f.update(|s| s.view = v);
                 }
             }
+            ui.add_space(8.0);
+            scale_toggle(ui, f, settings);
         });
         ui.horizontal(|ui| {
             ui.label("Window");
@@ -582,6 +592,7 @@ impl MstagApp {
             return;
         };
         let view = settings.view.view();
+        let scores = shown_scores(settings, scores, snap.calibration.as_deref());
         let tags = bar_entries(settings, groups, scores.view(view));
         let heads = head_bars(&snap.heads, scores.head_view(view));
         if heads.is_empty() {
@@ -604,7 +615,7 @@ impl MstagApp {
     }
 }
 
-fn capitalized(s: &str) -> String {
+pub(crate) fn capitalized(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(first) => first.to_uppercase().chain(c).collect(),
@@ -613,95 +624,4 @@ fn capitalized(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seconds_and_view_labels_read_well() {
-        assert_eq!(view_label(ViewChoice::Window, 10.0, 5.0), "Last 10 s");
-        assert_eq!(view_label(ViewChoice::Ema, 10.0, 2.5), "EMA 2.5 s");
-        assert_eq!(view_label(ViewChoice::Session, 10.0, 5.0), "Whole song");
-        assert_eq!(VIEW_ORDER[0], Settings::default().view);
-        assert_eq!(capitalized("off"), "Off");
-    }
-
-    #[test]
-    fn the_editor_is_resizable_down_to_its_minimum() {
-        let hint = resize_hint();
-        assert!(hint.can_resize && hint.can_resize_horizontally && hint.can_resize_vertically);
-        let min = match hint.size_constraints {
-            nice_plug::editor::SizeConstraints::Logical { min_size, .. } => min_size,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(
-            min,
-            Some(LogicalSize::new(
-                MIN_EDITOR_SIZE.width as f32,
-                MIN_EDITOR_SIZE.height as f32
-            ))
-        );
-    }
-
-    #[test]
-    fn a_resized_window_is_what_the_host_is_told_and_what_is_saved() {
-        use nice_plug_egui::baseview::dpi::PhysicalSize;
-        use nice_plug_egui::baseview::WindowSize;
-        let shared = Shared::new();
-        let editor = create(shared.clone()).unwrap();
-        assert_eq!(
-            shared.params.editor_size(),
-            crate::settings::DEFAULT_EDITOR_SIZE
-        );
-        let mut app = MstagApp::new(shared.clone(), editor.scale.clone());
-        // A window of 900 x 700 logical pixels on a display scaled by 2.
-        app.resized(WindowSize::from_physical(
-            PhysicalSize::new(1800, 1400),
-            2.0,
-        ));
-        assert_eq!(
-            shared.params.editor_size(),
-            EditorSize {
-                width: 900,
-                height: 700
-            }
-        );
-        // Linux and Windows hosts get physical pixels.
-        #[cfg(not(target_os = "macos"))]
-        assert_eq!(editor.size(), NativeSize::new(1800, 1400));
-        // Smaller than the editor allows: the minimum is kept.
-        app.resized(WindowSize::from_physical(PhysicalSize::new(100, 100), 1.0));
-        assert_eq!(shared.params.editor_size(), MIN_EDITOR_SIZE);
-    }
-
-    #[test]
-    fn a_restored_project_replaces_the_osc_text_being_shown() {
-        let shared = Shared::new();
-        let mut app = MstagApp::new(shared.clone(), Arc::new(AtomicU64::new(1.0f64.to_bits())));
-        app.osc_prefix_edit = "bad prefix".into();
-        app.apply_osc_text(false);
-        assert!(app
-            .prefix_error
-            .as_deref()
-            .unwrap_or("")
-            .starts_with("OSC prefix"));
-        // Typed text that was not applied stays while nothing else changes...
-        let s = shared.params.settings.get();
-        app.follow_saved_osc_text(&s);
-        assert_eq!(app.osc_prefix_edit, "bad prefix");
-        // ...and gives way to a restored project's values.
-        nice_plug::params::persist::PersistentField::set(
-            &shared.params.settings,
-            Settings {
-                osc_target: "10.0.0.9:9000".into(),
-                osc_prefix: "/show".into(),
-                ..Settings::default()
-            },
-        );
-        app.follow_saved_osc_text(&shared.params.settings.get());
-        assert_eq!(
-            (app.osc_target_edit.as_str(), app.osc_prefix_edit.as_str()),
-            ("10.0.0.9:9000", "/show")
-        );
-        assert_eq!(app.prefix_error, None);
-    }
-}
+mod tests;

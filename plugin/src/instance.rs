@@ -1,12 +1,14 @@
 //! One plugin instance's engine, OSC sender and status, shared by the plugin object (main
 //! thread: activation, state), the inference thread's publish hook and the editor.
 //!
-//! `process()` never touches any of this: it only owns the ring's producer
-//! ([`crate::feed::AudioFeed`]).
+//! `process()` never touches any of this: it owns the ring's producer
+//! ([`crate::feed::AudioFeed`]) and the reading ends of two triple buffers, the latest scores
+//! and the MIDI plan ([`crate::midi::MidiOut`]), whose writing ends are here.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use mstag::calibration::Calibration;
 use mstag::engine::{
     Delivery, Engine, EngineConfig, EngineHooks, HeadLabels, Latest, PipelineConfig, Scores,
 };
@@ -19,10 +21,12 @@ use mstag::synonyms::SynonymGroups;
 use nice_plug::prelude::*;
 use nice_plug_egui::RepaintNotifier;
 
+use crate::bars::calibrate_view;
 use crate::feed::AudioFeed;
 use crate::locate;
+use crate::midi::{midi_channel, CcPlan, MidiInputs, MidiOut};
 use crate::params::{MstagParams, TagNames};
-use crate::settings::{describe, Settings, ViewChoice};
+use crate::settings::{describe, ScaleChoice, Settings, ViewChoice};
 
 /// Ring capacity in (mono) frames: about 22 s at 48 kHz, so the engine may lag a lot before a
 /// single frame is dropped.
@@ -56,6 +60,12 @@ pub struct Snapshot {
     pub heads: Arc<[HeadLabels]>,
     /// What became of the heads folder: loaded, or why not.
     pub heads_status: String,
+    /// The models' calibration (`None`: not loaded yet, or the manifest has none).
+    pub calibration: Option<Arc<Calibration>>,
+    /// What MIDI sends, or why nothing.
+    pub midi: String,
+    /// Chosen MIDI tags that are not the model's tags.
+    pub midi_unknown: Vec<String>,
 }
 
 /// What the OSC sender is started with: the settings that matter to it.
@@ -103,6 +113,10 @@ struct Runtime {
     /// The heads folder last applied (loaded or refused).
     heads_applied: Option<String>,
     heads_status: String,
+    /// The models' per-tag quantiles, when the manifest has them.
+    calibration: Option<Arc<Calibration>>,
+    midi_status: String,
+    midi_unknown: Vec<String>,
 }
 
 /// What [`Shared::activate`] hands the plugin.
@@ -111,6 +125,8 @@ pub struct Activation {
     pub feed: Option<AudioFeed>,
     /// Whether the engine runs at the host's rate (feed it) or not (pass audio through only).
     pub analyse: bool,
+    /// The models' calibration, for MIDI (`None`: nothing is sent).
+    pub calibration: Option<Calibration>,
 }
 
 pub struct Shared {
@@ -122,12 +138,19 @@ pub struct Shared {
     meter_view: Arc<AtomicU8>,
     /// Whether the meters group synonyms (not "all tags"), read by the publish hook.
     meter_grouped: Arc<AtomicBool>,
+    /// Whether the meters show calibrated values, read by the publish hook.
+    meter_calibrated: Arc<AtomicBool>,
+    /// The writing ends of what `process()` reads for MIDI: the latest scores (by the publish
+    /// hook) and the plan (by [`Shared::apply_settings`]).
+    midi: Arc<MidiInputs>,
     osc_event: Arc<Mutex<Option<String>>>,
     engine_config: EngineConfig,
 }
 
 impl Shared {
-    pub fn new() -> Arc<Shared> {
+    /// A new instance's shared state, and the audio thread's MIDI side (for the plugin
+    /// object).
+    pub fn new() -> (Arc<Shared>, MidiOut) {
         let tag_names: TagNames = Default::default();
         let params = Arc::new(MstagParams::new(&tag_names));
         // Scheduled wake-ups: the thread sleeps until a segment is nearly due, and backs off
@@ -137,9 +160,12 @@ impl Shared {
             ..EngineConfig::default()
         };
         let settings = params.settings.get();
+        let (midi_inputs, midi_out) = midi_channel();
         let shared = Arc::new(Shared {
             meter_view: Arc::new(AtomicU8::new(settings.view.index())),
             meter_grouped: Arc::new(AtomicBool::new(!settings.all_tags)),
+            meter_calibrated: Arc::new(AtomicBool::new(settings.scale == ScaleChoice::Calibrated)),
+            midi: Arc::new(midi_inputs),
             params,
             tag_names,
             repaint: RepaintNotifier::new(),
@@ -153,7 +179,7 @@ impl Shared {
                 s.apply_settings();
             }
         }));
-        shared
+        (shared, midi_out)
     }
 
     fn rt(&self) -> MutexGuard<'_, Runtime> {
@@ -203,13 +229,18 @@ impl Shared {
                 }
             }
         };
-        let analyse = {
+        let (analyse, calibration) = {
             let rt = self.rt();
-            rt.engine.is_some() && rt.rate == rate
+            let calibration = rt.calibration.as_deref().cloned();
+            (rt.engine.is_some() && rt.rate == rate, calibration)
         };
         self.apply_settings();
         self.repaint.request_repaint();
-        Activation { feed, analyse }
+        Activation {
+            feed,
+            analyse,
+            calibration,
+        }
     }
 
     fn start_engine(&self, rt: &mut Runtime, rate: u32) -> Result<AudioFeed, String> {
@@ -237,18 +268,29 @@ impl Shared {
             ModelSet::load(&data.manifest, Device::Cpu, 1).map_err(|e| mstag::error::report(&e))?;
         let tags: Arc<[String]> = models.manifest.tags.clone().into();
         let manifest = models.manifest.clone();
+        let calibration = manifest.calibration().map(Arc::new);
         let _ = self.tag_names.set(tags.to_vec());
         let (producer, consumer) = ring(1, RING_FRAMES);
         let hook = {
             let params = self.params.clone();
             let view = self.meter_view.clone();
             let grouped = self.meter_grouped.clone();
+            let calibrated = self.meter_calibrated.clone();
+            let audio = self.midi.clone();
+            let cal = calibration.clone();
             let groups = SynonymGroups::new(&tags);
             let repaint = self.repaint.clone();
             Box::new(move |s: &Scores| {
+                audio.publish_scores(s);
                 let v = ViewChoice::from_index(view.load(Ordering::Relaxed)).view();
                 let g = grouped.load(Ordering::Relaxed).then_some(&groups);
-                params.set_meters(s, v, g);
+                match cal
+                    .as_deref()
+                    .filter(|_| calibrated.load(Ordering::Relaxed))
+                {
+                    Some(c) => params.set_meters(&calibrate_view(s, v, c), v, g),
+                    None => params.set_meters(s, v, g),
+                }
                 repaint.request_repaint();
             })
         };
@@ -281,6 +323,7 @@ impl Shared {
         rt.lengths_error = None;
         rt.engine = Some(engine);
         rt.manifest = Some(manifest);
+        rt.calibration = calibration;
         rt.heads_applied = None;
         rt.tags = Some(tags);
         rt.rate = rate;
@@ -310,7 +353,10 @@ impl Shared {
         let s = self.params.settings.get();
         self.meter_view.store(s.view.index(), Ordering::Relaxed);
         self.meter_grouped.store(!s.all_tags, Ordering::Relaxed);
+        self.meter_calibrated
+            .store(s.scale == ScaleChoice::Calibrated, Ordering::Relaxed);
         let mut rt = self.rt();
+        self.apply_midi(&mut rt, &s);
         self.apply_lengths(&mut rt, &s);
         apply_heads(&mut rt, &s);
         let heads = rt.heads.clone().unwrap_or_else(|| Arc::from(Vec::new()));
@@ -360,6 +406,24 @@ impl Shared {
         };
         drop(rt);
         self.repaint.request_repaint();
+    }
+
+    /// Gives `process()` the MIDI plan of `s` (tag names resolved against the models' tags)
+    /// and says what it sends.
+    fn apply_midi(&self, rt: &mut Runtime, s: &Settings) {
+        let tags = rt.tags.clone().unwrap_or_else(|| Arc::from(Vec::new()));
+        let (plan, unknown) = CcPlan::of(s, &tags);
+        self.midi.publish_plan(&plan);
+        rt.midi_status = if !s.midi_enabled {
+            "off".into()
+        } else if rt.engine.is_none() {
+            "waiting for the engine".into()
+        } else if rt.calibration.is_none() {
+            "not sending: the models have no calibration (per-tag quantiles)".into()
+        } else {
+            plan.describe(&tags)
+        };
+        rt.midi_unknown = unknown;
     }
 
     /// Asks a running engine for the window and EMA lengths of `s`, if they changed.
@@ -436,6 +500,13 @@ impl Shared {
             } else {
                 rt.heads_status.clone()
             },
+            calibration: rt.calibration.clone(),
+            midi: if rt.midi_status.is_empty() {
+                "off".into()
+            } else {
+                rt.midi_status.clone()
+            },
+            midi_unknown: rt.midi_unknown.clone(),
         }
     }
 

@@ -17,6 +17,10 @@
 //!   to the host and to other programs. Its settings and size are saved with the project
 //!   ([`settings`]); a new window or EMA length reconfigures the running engine
 //!   ([`mstag::engine::Engine::set_view_lengths`]), keeping the session.
+//! * With MIDI on, `process()` also sends the calibrated scores of the best N or chosen tags as
+//!   MIDI CCs ([`midi`], docs/MIDI.md): at most 30 rounds a second of audio time, a CC only
+//!   when its value changed, the scores and settings read from triple buffers (wait-free),
+//!   nothing allocated.
 //! * Models and ONNX Runtime are found beside the plugin binary ([`locate`]); when they are
 //!   missing the editor and the log say so and audio still passes through.
 
@@ -30,11 +34,14 @@ pub mod editor;
 pub mod feed;
 pub mod instance;
 pub mod locate;
+pub mod midi;
+pub mod midi_row;
 pub mod params;
 pub mod settings;
 
 use feed::AudioFeed;
 use instance::Shared;
+use midi::MidiOut;
 use params::MstagParams;
 
 pub struct Mstag {
@@ -44,16 +51,19 @@ pub struct Mstag {
     feed: Option<AudioFeed>,
     /// Whether the engine runs at the current sample rate.
     analyse: bool,
+    /// MIDI CC output (the audio thread's side).
+    midi: MidiOut,
 }
 
 impl Default for Mstag {
     fn default() -> Self {
-        let shared = Shared::new();
+        let (shared, midi) = Shared::new();
         Mstag {
             params: shared.params.clone(),
             shared,
             feed: None,
             analyse: false,
+            midi,
         }
     }
 }
@@ -70,6 +80,13 @@ impl Mstag {
         if let (Some(feed), true) = (self.feed.as_mut(), self.analyse) {
             feed.push_planar(channels);
         }
+    }
+
+    /// The MIDI part of `process()`: `send` gets each CC to send (timing within the block,
+    /// channel 0-15, CC number, value 0-127) and says whether it went out.
+    #[inline]
+    pub fn send_midi(&mut self, frames: usize, send: impl FnMut(midi::CcMessage) -> bool) {
+        self.midi.process(frames, send);
     }
 }
 
@@ -93,6 +110,9 @@ impl Plugin for Mstag {
             ..AudioIOLayout::const_default()
         },
     ];
+
+    // The calibrated scores as MIDI CCs (off unless enabled in the editor).
+    const MIDI_OUTPUT: MidiConfig = MidiConfig::MidiCCs;
 
     type Editor = editor::MstagEditor;
     type SysExMessage = ();
@@ -118,6 +138,8 @@ impl Plugin for Mstag {
             self.feed = Some(feed);
         }
         self.analyse = activation.analyse;
+        self.midi
+            .activate(buffer_config.sample_rate, activation.calibration);
         if let Some(feed) = self.feed.as_mut() {
             // A bounce runs faster than real time: wait for the engine rather than drop.
             feed.set_wait_when_full(buffer_config.process_mode == ProcessMode::Offline);
@@ -135,11 +157,20 @@ impl Plugin for Mstag {
         &mut self,
         buffer: &mut Buffer,
         _aux: &mut AuxiliaryBuffers,
-        _context: &mut impl ProcessContext<Self>,
+        context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         // The host's input is already in `buffer` (nice-plug copies it there when the host
         // does not process in place); it is only read, so the output equals the input.
         self.analyse(buffer.as_slice_immutable());
+        self.send_midi(buffer.samples(), |m| {
+            let event = NoteEvent::MidiCC {
+                timing: m.timing,
+                channel: m.channel,
+                cc: m.cc,
+                value: m.value as f32 / 127.0,
+            };
+            context.try_send_event(event).is_ok()
+        });
         ProcessStatus::Normal
     }
 }

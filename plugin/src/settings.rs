@@ -2,11 +2,14 @@
 
 use std::sync::{Arc, Mutex};
 
+use mstag::calibration::Scale;
 use mstag::engine::{PipelineConfig, View};
 use mstag::output::osc::{DEFAULT_PREFIX, DEFAULT_RATE_HZ, MAX_RATE_HZ, MAX_SMOOTH_S};
 use mstag::output::{OscConfig, OscTarget};
 use nice_plug::params::persist::PersistentField;
 use serde::{Deserialize, Serialize};
+
+use crate::midi::{HIGHEST_CC, LOWEST_CC, MAX_MIDI_CCS};
 
 /// Which running average the bars, the meters and OSC show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +55,36 @@ pub enum SortOrder {
     Score,
     /// Alphabetical (of the top N by score).
     Name,
+}
+
+/// How the bars and the host's meters show scores ([`mstag::calibration`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScaleChoice {
+    /// The model's probabilities, as `mstag-live` and OSC give them by default.
+    #[default]
+    Raw,
+    /// Each tag through its quantiles over reference music (`--scale calibrated`).
+    Calibrated,
+}
+
+impl ScaleChoice {
+    pub fn scale(self) -> Scale {
+        match self {
+            ScaleChoice::Raw => Scale::Raw,
+            ScaleChoice::Calibrated => Scale::Calibrated,
+        }
+    }
+}
+
+/// Which tags the MIDI CCs carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MidiMode {
+    /// The N best tags, best first: CC `first + i` is the `i`-th best.
+    Top,
+    /// The tags named in [`Settings::midi_tags`], in that order.
+    Tags,
 }
 
 /// Longest list of bars offered.
@@ -100,6 +133,23 @@ pub struct Settings {
     /// Heads of your own (`mstag learn`): a head folder, or a folder of head folders; empty
     /// for none (`mstag-live --head`).
     pub heads_folder: String,
+    /// What the bars and the host's meters show: raw probabilities (the default, as
+    /// `mstag-live`) or calibrated values. MIDI is always calibrated.
+    pub scale: ScaleChoice,
+    /// Send MIDI CCs (docs/MIDI.md); off by default.
+    pub midi_enabled: bool,
+    /// MIDI channel, 1-16.
+    pub midi_channel: u32,
+    /// CC number of the first value; the CCs `first..first + count` stay within 1-119.
+    pub midi_first_cc: u32,
+    /// The best N tags, or chosen tags.
+    pub midi_mode: MidiMode,
+    /// Number of CCs in [`MidiMode::Top`], 1-16.
+    pub midi_top_n: usize,
+    /// The tags of [`MidiMode::Tags`], one CC each in this order (at most 16). Names that are
+    /// not the model's tags are kept (and shown as unknown in the editor); their CCs are not
+    /// sent.
+    pub midi_tags: Vec<String>,
 }
 
 impl Default for Settings {
@@ -118,9 +168,20 @@ impl Default for Settings {
             osc_view: Some(ViewChoice::Window),
             osc_smooth_s: 0.0,
             heads_folder: String::new(),
+            scale: ScaleChoice::Raw,
+            midi_enabled: false,
+            midi_channel: 1,
+            midi_first_cc: DEFAULT_FIRST_CC,
+            midi_mode: MidiMode::Top,
+            midi_top_n: 4,
+            midi_tags: Vec::new(),
         }
     }
 }
+
+/// The first CC by default: 20-31 are undefined in the MIDI specification, so nothing else
+/// listens to them by convention.
+pub const DEFAULT_FIRST_CC: u32 = 20;
 
 /// `x` within `min..=max`; `default` when it is not a number.
 fn clamp_seconds(x: f64, min: f64, max: f64, default: f64) -> f64 {
@@ -146,7 +207,20 @@ impl Settings {
         self.osc_view.get_or_insert(self.view);
         self.osc_smooth_s = clamp_seconds(self.osc_smooth_s, 0.0, MAX_SMOOTH_S, 0.0);
         self.heads_folder = self.heads_folder.trim().to_string();
+        self.midi_channel = self.midi_channel.clamp(1, 16);
+        self.midi_top_n = self.midi_top_n.clamp(1, MAX_MIDI_CCS);
+        self.midi_tags = tag_list(&self.midi_tags);
+        let count = self.midi_cc_count().max(1) as u32;
+        self.midi_first_cc = self.midi_first_cc.clamp(LOWEST_CC, HIGHEST_CC + 1 - count);
         self
+    }
+
+    /// Number of CCs the MIDI settings fill.
+    pub fn midi_cc_count(&self) -> usize {
+        match self.midi_mode {
+            MidiMode::Top => self.midi_top_n,
+            MidiMode::Tags => self.midi_tags.len(),
+        }
     }
 
     /// The view OSC sends.
@@ -166,6 +240,19 @@ impl Settings {
         cfg.validate()?;
         Ok(cfg)
     }
+}
+
+/// Tag names as typed: trimmed, empty ones dropped, at most [`MAX_MIDI_CCS`]. Names may also
+/// be separated by commas within one entry (`"rock, guitar"`).
+pub fn tag_list<S: AsRef<str>>(names: &[S]) -> Vec<String> {
+    names
+        .iter()
+        .flat_map(|n| n.as_ref().split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .take(MAX_MIDI_CCS)
+        .map(String::from)
+        .collect()
 }
 
 /// An error about a setting, in the editor's words: the setting names in the library's
@@ -329,6 +416,13 @@ mod tests {
             osc_view: Some(ViewChoice::Session),
             osc_smooth_s: 0.25,
             heads_folder: "/home/me/heads".into(),
+            scale: ScaleChoice::Calibrated,
+            midi_enabled: true,
+            midi_channel: 10,
+            midi_first_cc: 70,
+            midi_mode: MidiMode::Tags,
+            midi_top_n: 3,
+            midi_tags: vec!["rock".into(), "guitar".into()],
         };
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<Settings>(&json).unwrap(), s);
@@ -476,6 +570,61 @@ mod tests {
         assert!(
             msg.starts_with(r#"OSC smoothing "-2": must be 0 (off)"#),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn midi_settings_are_off_by_default_and_brought_into_range() {
+        let d = Settings::default();
+        assert!(!d.midi_enabled, "nothing changes for existing projects");
+        assert_eq!(d.scale, ScaleChoice::Raw);
+        assert_eq!((d.midi_channel, d.midi_first_cc, d.midi_top_n), (1, 20, 4));
+        // An old project without the MIDI keys.
+        let old: Settings = serde_json::from_str(r#"{"view":"ema","top_n":12}"#).unwrap();
+        assert_eq!(
+            (old.midi_enabled, old.scale, old.midi_mode),
+            (false, ScaleChoice::Raw, MidiMode::Top)
+        );
+        let s = Settings {
+            midi_channel: 0,
+            midi_first_cc: 0,
+            midi_top_n: 0,
+            ..Settings::default()
+        }
+        .sanitized();
+        assert_eq!((s.midi_channel, s.midi_first_cc, s.midi_top_n), (1, 1, 1));
+        // The last CC stays at 119 or below.
+        let s = Settings {
+            midi_channel: 99,
+            midi_first_cc: 200,
+            midi_top_n: 500,
+            ..Settings::default()
+        }
+        .sanitized();
+        assert_eq!((s.midi_channel, s.midi_top_n), (16, MAX_MIDI_CCS));
+        assert_eq!(
+            s.midi_first_cc as usize + s.midi_top_n - 1,
+            HIGHEST_CC as usize
+        );
+        let s = Settings {
+            midi_mode: MidiMode::Tags,
+            midi_tags: vec![" rock , guitar".into(), "".into(), "piano ".into()],
+            midi_first_cc: 119,
+            ..Settings::default()
+        }
+        .sanitized();
+        assert_eq!(s.midi_tags, ["rock", "guitar", "piano"]);
+        assert_eq!(s.midi_first_cc, 117);
+        let many: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+        assert_eq!(tag_list(&many).len(), MAX_MIDI_CCS);
+        // A foreign state's nonsense still loads.
+        let odd: Settings =
+            serde_json::from_str(r#"{"scale":"calibrated","midi_mode":"tags","midi_tags":[]}"#)
+                .unwrap();
+        let odd = odd.sanitized();
+        assert_eq!(
+            (odd.scale, odd.midi_cc_count()),
+            (ScaleChoice::Calibrated, 0)
         );
     }
 

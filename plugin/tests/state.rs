@@ -1,7 +1,7 @@
 //! The settings saved with a project, through a CLAP host's state save and load (clack-host):
 //! every setting (view, window and EMA lengths, sort, bars, all tags, OSC target, prefix,
-//! rate, view and smoothing) and the editor's size come back as they were saved, in the same
-//! instance and in a new one; a project saved before these settings existed still loads, with
+//! rate, view and smoothing, heads, scale, MIDI) and the editor's size come back as they were
+//! saved, in the same instance and in a new one; a project saved before these settings existed still loads, with
 //! the defaults (and OSC keeps sending the view it sent); out-of-range values from a foreign
 //! state are brought back into range.
 //!
@@ -119,6 +119,13 @@ fn every_setting_and_the_editor_size_survive_a_save_and_load() {
         "osc_view": "session",
         "osc_smooth_s": 0.25,
         "heads_folder": "/home/me/heads",
+        "scale": "calibrated",
+        "midi_enabled": true,
+        "midi_channel": 10,
+        "midi_first_cc": 70,
+        "midi_mode": "tags",
+        "midi_top_n": 3,
+        "midi_tags": ["rock", "guitar", "not a tag"],
     });
     set_field(&mut project, "settings", &settings);
     set_field(
@@ -167,6 +174,11 @@ fn a_project_saved_before_these_settings_loads_with_the_defaults() {
         (&json!(10.0), &json!(5.0))
     );
     assert_eq!(defaults["all_tags"], false);
+    assert_eq!(defaults["midi_enabled"], false, "MIDI is off by default");
+    assert_eq!(
+        defaults["scale"], "raw",
+        "the bars and meters stay raw by default"
+    );
     assert_eq!(
         p.editor_size(),
         GuiSize {
@@ -206,6 +218,13 @@ fn a_project_saved_before_these_settings_loads_with_the_defaults() {
         "osc_rate_hz",
         "osc_smooth_s",
         "heads_folder",
+        "scale",
+        "midi_enabled",
+        "midi_channel",
+        "midi_first_cc",
+        "midi_mode",
+        "midi_top_n",
+        "midi_tags",
     ] {
         assert_eq!(loaded[key], defaults[key], "{key} takes its default");
     }
@@ -227,7 +246,8 @@ fn out_of_range_values_from_a_foreign_state_are_brought_into_range() {
         &mut project,
         "settings",
         &json!({"top_n": 500, "window_s": -3.0, "ema_s": 1e9, "osc_rate_hz": 0,
-                "osc_smooth_s": -1.0}),
+                "osc_smooth_s": -1.0, "midi_channel": 0, "midi_first_cc": 500,
+                "midi_top_n": 99}),
     );
     set_field(
         &mut project,
@@ -241,6 +261,10 @@ fn out_of_range_values_from_a_foreign_state_are_brought_into_range() {
     assert_eq!(loaded["ema_s"], 3600.0);
     assert_eq!(loaded["osc_rate_hz"], 1);
     assert_eq!(loaded["osc_smooth_s"], 0.0);
+    // 16 CCs at most, the last one 119 at most.
+    assert_eq!(loaded["midi_channel"], 1);
+    assert_eq!(loaded["midi_top_n"], 16);
+    assert_eq!(loaded["midi_first_cc"], 104);
     assert_eq!(
         p.editor_size(),
         GuiSize {

@@ -108,6 +108,15 @@ impl Player {
         )
     }
 
+    /// The MIDI messages the plugin sent in the last block: (frame within the block, the three
+    /// bytes).
+    pub fn midi_out(&self) -> impl Iterator<Item = (u32, [u8; 3])> + '_ {
+        self.out_events.iter().filter_map(|e| {
+            let m = e.as_event::<clack_host::events::event_types::MidiEvent>()?;
+            Some((m.header().time(), m.data()))
+        })
+    }
+
     /// The first `n` frames of the last block's output, left and right.
     pub fn output(&self, n: usize) -> (&[f32], &[f32]) {
         (&self.out_l[..n], &self.out_r[..n])

@@ -42,8 +42,28 @@ pub fn demo_stereo(rate: u32) -> (Vec<f32>, Vec<f32>) {
     (out, right)
 }
 
+/// Most events one [`Ctx`] keeps; more are refused as a full host queue would.
+pub const EVENT_CAPACITY: usize = 1 << 16;
+
+/// What `process()` is given: a transport, and an output event queue that keeps the events
+/// (stamped with their frame in the whole stream) in room reserved up front, so that sending
+/// never allocates.
 pub struct Ctx {
     pub transport: Transport,
+    /// The events the plugin sent: (frame of the stream, event).
+    pub sent: Vec<(u64, PluginNoteEvent<Mstag>)>,
+    /// The stream frame of the current block's first frame.
+    pub block_start: u64,
+}
+
+impl Ctx {
+    pub fn new(rate: f32) -> Ctx {
+        Ctx {
+            transport: Transport::new(rate),
+            sent: Vec::with_capacity(EVENT_CAPACITY),
+            block_start: 0,
+        }
+    }
 }
 
 impl ActivateContext<Mstag> for Ctx {
@@ -77,10 +97,15 @@ impl ProcessContext<Mstag> for Ctx {
             nice_plug::context::process::SendEventError,
         ),
     > {
-        Err((
-            event,
-            nice_plug::context::process::SendEventError::NoOutputBuffer,
-        ))
+        if self.sent.len() == self.sent.capacity() {
+            return Err((
+                event,
+                nice_plug::context::process::SendEventError::HostBufferFull,
+            ));
+        }
+        self.sent
+            .push((self.block_start + event.timing() as u64, event));
+        Ok(())
     }
     fn set_latency_samples(&self, _samples: u32) {}
     fn request_restart(&self) {}
@@ -106,9 +131,7 @@ pub fn activate_mode(p: &mut Mstag, channels: u32, rate: f32, max_block: u32, mo
         max_buffer_size: max_block,
         process_mode: mode,
     };
-    let mut ctx = Ctx {
-        transport: Transport::new(rate),
-    };
+    let mut ctx = Ctx::new(rate);
     assert!(p.activate(&layout(channels), &cfg, &mut ctx));
     p.reset();
 }
@@ -117,10 +140,19 @@ pub fn activate_mode(p: &mut Mstag, channels: u32, rate: f32, max_block: u32, mo
 /// `reset_every` blocks, as some hosts do), asserting that nothing allocates and that the
 /// output equals the input bit for bit.
 pub fn play(p: &mut Mstag, channels: &[&[f32]], block: usize, reset_every: usize) {
+    play_with(p, &mut Ctx::new(48_000.0), channels, block, reset_every);
+}
+
+/// [`play`] with the caller's context, which keeps what the plugin sends; its `block_start`
+/// goes on from where it was.
+pub fn play_with(
+    p: &mut Mstag,
+    ctx: &mut Ctx,
+    channels: &[&[f32]],
+    block: usize,
+    reset_every: usize,
+) {
     let mut work: Vec<Vec<f32>> = channels.iter().map(|_| vec![0.0; block.max(1)]).collect();
-    let mut ctx = Ctx {
-        transport: Transport::new(48_000.0),
-    };
     let len = channels[0].len();
     let mut start = 0;
     let mut n_block = 0;
@@ -139,7 +171,7 @@ pub fn play(p: &mut Mstag, channels: &[&[f32]], block: usize, reset_every: usize
                 outputs: &mut [],
             };
             assert_no_alloc(|| {
-                p.process(&mut buffer, &mut aux, &mut ctx);
+                p.process(&mut buffer, &mut aux, ctx);
                 if reset_every > 0 && n_block % reset_every == 0 {
                     p.reset();
                 }
@@ -155,6 +187,7 @@ pub fn play(p: &mut Mstag, channels: &[&[f32]], block: usize, reset_every: usize
             );
         }
         start += n;
+        ctx.block_start += n as u64;
         n_block += 1;
     }
 }
