@@ -99,9 +99,9 @@ pub struct LiveLine<'a> {
 }
 
 /// One view of every head: `{NAME: {label: score}}`, laid out as in [`Scores::heads`].
-struct HeadView<'a> {
-    heads: &'a [HeadLabels],
-    scores: &'a [f32],
+pub(crate) struct HeadView<'a> {
+    pub(crate) heads: &'a [HeadLabels],
+    pub(crate) scores: &'a [f32],
 }
 
 impl Serialize for HeadView<'_> {

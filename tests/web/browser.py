@@ -1,6 +1,7 @@
 """mstag-live's page in headless Chromium (Debian `chromium` + `chromium-driver`), driven by
-Selenium. Usage: browser.py PAGE_URL SCREENSHOT.png. Prints one JSON object of what it saw;
-tests/web.rs asserts on it.
+Selenium. Usage: browser.py PAGE_URL SCREENSHOT.png [--stay SECONDS]. Prints one JSON object
+of what it saw; tests/web.rs asserts on it. With --stay (for `cargo xtask bench`) it waits for
+the page to be served, keeps it open that long, and reports how many messages it received.
 """
 
 import json
@@ -14,6 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 URL, SHOT = sys.argv[1], sys.argv[2]
+STAY = float(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--stay" else None
 
 
 def find(*names):
@@ -31,8 +33,25 @@ for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-
     options.add_argument(a)
 driver = webdriver.Chrome(service=Service(find("chromedriver")), options=options)
 try:
-    driver.get(URL)
     wait = WebDriverWait(driver, 20)
+    if STAY is not None:
+        # The server may not listen yet: try until the page is there.
+        t0 = time.monotonic()
+        while True:
+            try:
+                driver.get(URL)
+                if driver.title == "mstag live":
+                    break
+            except Exception:
+                pass
+            if time.monotonic() - t0 > 30:
+                raise SystemExit(f"{URL} never served the page")
+            time.sleep(0.3)
+        wait.until(lambda d: d.find_element(By.ID, "status").text == "connected")
+        time.sleep(STAY)
+        print(json.dumps({"messages": int(driver.execute_script("return document.body.dataset.messages || 0"))}))
+        raise SystemExit(0)
+    driver.get(URL)
     wait.until(lambda d: d.find_element(By.ID, "status").text == "connected")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#bars .row")) >= 10)
 

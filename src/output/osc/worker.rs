@@ -104,6 +104,9 @@ impl Worker {
     pub(super) fn run(mut self, stop: crossbeam_channel::Receiver<()>) {
         let mut next = Instant::now();
         let mut values = [0.0f32; MAX_SMOOTHED];
+        // The values whose packets the writer holds (when `encoded`).
+        let mut sent = [0.0f32; MAX_SMOOTHED];
+        let mut encoded = false;
         let n_head: usize = self.messages.heads().iter().map(|h| h.labels.len()).sum();
         let mut events = Vec::new();
         let mut packets = Vec::new();
@@ -119,18 +122,30 @@ impl Worker {
                     *x = clamp_unit(raw.copied().unwrap_or(0.0));
                 }
                 self.smoother.apply(&mut values[..n + n_head]);
-                let (tags, heads) = values[..n + n_head].split_at(n);
-                self.messages.set_with_heads(tags, heads, self.view);
                 self.cues
                     .update(&values[..n + n_head], Instant::now(), &mut events);
-                match self.writer.write(self.messages.messages(), self.framing) {
-                    Ok(_) => self.send_round(),
-                    Err(e) => {
-                        if !encode_failed {
-                            (self.log)(&OscEvent::Failed {
-                                reason: e.to_string(),
-                            });
-                            encode_failed = true;
+                // Between model updates (and without smoothing) the values do not change:
+                // the packets already encoded go out again.
+                let same = encoded && values[..n + n_head] == sent[..n + n_head];
+                if same {
+                    self.send_round();
+                } else {
+                    let (tags, heads) = values[..n + n_head].split_at(n);
+                    self.messages.set_with_heads(tags, heads, self.view);
+                    match self.writer.write(self.messages.messages(), self.framing) {
+                        Ok(_) => {
+                            sent[..n + n_head].copy_from_slice(&values[..n + n_head]);
+                            encoded = true;
+                            self.send_round()
+                        }
+                        Err(e) => {
+                            encoded = false;
+                            if !encode_failed {
+                                (self.log)(&OscEvent::Failed {
+                                    reason: e.to_string(),
+                                });
+                                encode_failed = true;
+                            }
                         }
                     }
                 }
@@ -141,6 +156,8 @@ impl Worker {
                         self.send_round();
                     }
                     packets.clear();
+                    // The writer now holds the cue packets, not the values'.
+                    encoded = false;
                 }
             }
             self.shared.rounds.fetch_add(1, Ordering::Relaxed);

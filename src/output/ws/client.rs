@@ -1,20 +1,20 @@
-//! One WebSocket connection, on a thread of its own: the handshake (origin noted, full
-//! server refused), then the client's queue written out and its controls read, both without
-//! ever blocking the broadcaster.
+//! One WebSocket connection: the handshake (on a short-lived thread of its own, origin
+//! noted), then a non-blocking socket that the broadcaster writes to and reads controls from
+//! each round. A client that does not read fills its (bounded) buffers and loses messages;
+//! nothing ever waits for it.
 
 use std::io;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::Sender;
 use tungstenite::handshake::server::{Request, Response};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, Utf8Bytes, WebSocket};
 
-use super::control::{Control, RateLimit};
-use super::server::{Counters, Slot};
+use super::control::{Control, RateLimit, Subscription};
+use super::server::Counters;
 
 /// The system's send buffer per client, bytes (Linux doubles it). Without a bound it grows
 /// to megabytes for a client that does not read: seconds of messages that would arrive late
@@ -22,23 +22,17 @@ use super::server::{Counters, Slot};
 const SEND_BUFFER: usize = 64 << 10;
 /// How long a client has to finish the handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the client thread waits for a control before it looks at its queue again.
-const POLL: Duration = Duration::from_millis(15);
-/// How long one write may block on a client that does not read.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
-/// Bytes waiting for a slow client (beyond what the system's socket buffer holds) before
-/// messages are dropped: a few messages, so that a client that does not read loses them at
-/// once instead of piling up memory.
+/// Bytes waiting for a slow client beyond the system's send buffer before messages are
+/// dropped: a few messages, so that a client that does not read loses them at once instead of
+/// piling up memory.
 const MAX_WRITE_BUFFER: usize = 64 << 10;
 
-/// What every client thread shares.
+/// What the handshake and the controls need.
 pub(super) struct ClientContext {
     pub control_origins: parking_lot::RwLock<Vec<String>>,
     pub max_control_bytes: usize,
     pub controls_per_s: u32,
-    pub queue: usize,
-    pub counters: Arc<Counters>,
-    pub slots: Arc<parking_lot::Mutex<Vec<Slot>>>,
+    pub counters: std::sync::Arc<Counters>,
     pub devices: Sender<String>,
 }
 
@@ -49,165 +43,131 @@ fn would_block(e: &io::Error) -> bool {
     )
 }
 
-/// Serves one accepted connection until it closes or the server stops.
-pub(super) fn serve(stream: TcpStream, ctx: Arc<ClientContext>) {
-    let c = &ctx.counters;
-    let _ = stream.set_nodelay(true);
-    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
-    if stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).is_err()
-        || stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
-    {
-        c.failed_handshakes.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(ctx.max_control_bytes))
-        .max_frame_size(Some(ctx.max_control_bytes))
-        // Each message goes to the socket as it is written (and flushed per batch).
-        .write_buffer_size(0)
-        .max_write_buffer_size(MAX_WRITE_BUFFER);
-    let mut origin: Option<String> = None;
-    // The callback's error type (an HTTP response) is tungstenite's; it is never returned here.
-    #[allow(clippy::result_large_err)]
-    let note_origin = |req: &Request, resp: Response| {
-        origin = req
-            .headers()
-            .get("origin")
-            .and_then(|o| o.to_str().ok())
-            .map(str::to_string);
-        Ok(resp)
-    };
-    let ws = match tungstenite::accept_hdr_with_config(stream, note_origin, Some(config)) {
-        Ok(ws) => ws,
-        Err(_) => {
-            c.failed_handshakes.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-    };
-    let control = origin.as_ref().is_some_and(|o| {
-        ctx.control_origins
-            .read()
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(o))
-    });
-    if ws.get_ref().set_read_timeout(Some(POLL)).is_err() {
-        return;
-    }
-    let (tx, rx) = crossbeam_channel::bounded::<Utf8Bytes>(ctx.queue);
-    let sub = Arc::new(AtomicU32::new(0));
-    let alive = Arc::new(AtomicBool::new(true));
-    ctx.slots.lock().push(Slot {
-        tx,
-        sub: sub.clone(),
-        control,
-        greeted: false,
-        alive: alive.clone(),
-    });
-    let mut conn = Connection {
-        ws,
-        ctx: &ctx,
-        control,
-        sub: &sub,
-        rate: RateLimit::new(ctx.controls_per_s, Instant::now()),
-    };
-    conn.run(&rx);
-    alive.store(false, Ordering::Release);
-}
-
-/// An open connection's state.
-struct Connection<'a> {
+/// A connected client, owned by the broadcaster.
+pub(super) struct Client {
     ws: WebSocket<TcpStream>,
-    ctx: &'a ClientContext,
-    control: bool,
-    sub: &'a AtomicU32,
+    /// Whether its controls are accepted (its origin is the page's).
+    pub control: bool,
+    /// What it receives.
+    pub sub: Subscription,
+    /// Whether it has had its `hello`.
+    pub greeted: bool,
     rate: RateLimit,
 }
 
-impl Connection<'_> {
-    /// Writes the queue and reads controls until the connection or the server ends.
-    fn run(&mut self, rx: &Receiver<Utf8Bytes>) {
-        loop {
-            match self.write_queue(rx) {
-                Ok(true) => {}
-                Ok(false) => {
-                    // The server stopped: say goodbye (the final scores are already queued).
-                    let _ = self.ws.close(None);
-                    let _ = self.ws.flush();
-                    return;
-                }
-                Err(()) => return,
-            }
-            if self.read_one().is_err() {
-                return;
-            }
-        }
-    }
-
-    /// Writes what is queued; `Ok(false)` once the server has let go of the queue.
-    fn write_queue(&mut self, rx: &Receiver<Utf8Bytes>) -> Result<bool, ()> {
-        let c = &self.ctx.counters;
-        let mut wrote = false;
-        let open = loop {
-            match rx.try_recv() {
-                Ok(text) => {
-                    wrote = true;
-                    match self.ws.write(Message::Text(text)) {
-                        Ok(()) => {
-                            c.sent.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(tungstenite::Error::WriteBufferFull(_)) => {
-                            c.dropped.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(tungstenite::Error::Io(e)) if would_block(&e) => {
-                            c.sent.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(_) => return Err(()),
-                    }
-                }
-                Err(TryRecvError::Empty) => break true,
-                Err(TryRecvError::Disconnected) => break false,
-            }
+impl Client {
+    /// The WebSocket handshake on `stream` (blocking, at most [`HANDSHAKE_TIMEOUT`]); the
+    /// client, its socket non-blocking from now on, or `None` (counted) when it failed.
+    pub(super) fn handshake(stream: TcpStream, ctx: &ClientContext) -> Option<Client> {
+        let failed = || {
+            ctx.counters
+                .failed_handshakes
+                .fetch_add(1, Ordering::Relaxed);
+            None
         };
-        if wrote {
-            match self.ws.flush() {
-                Ok(()) => {}
-                Err(tungstenite::Error::Io(e)) if would_block(&e) => {}
-                Err(_) => return Err(()),
-            }
+        let _ = stream.set_nodelay(true);
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
+        if stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).is_err()
+            || stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT)).is_err()
+        {
+            return failed();
         }
-        Ok(open)
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(ctx.max_control_bytes))
+            .max_frame_size(Some(ctx.max_control_bytes))
+            // Each message goes to the socket as it is written.
+            .write_buffer_size(0)
+            .max_write_buffer_size(MAX_WRITE_BUFFER);
+        let mut origin: Option<String> = None;
+        // The callback's error type (an HTTP response) is tungstenite's; never returned here.
+        #[allow(clippy::result_large_err)]
+        let note_origin = |req: &Request, resp: Response| {
+            origin = req
+                .headers()
+                .get("origin")
+                .and_then(|o| o.to_str().ok())
+                .map(str::to_string);
+            Ok(resp)
+        };
+        let Ok(ws) = tungstenite::accept_hdr_with_config(stream, note_origin, Some(config)) else {
+            return failed();
+        };
+        if ws.get_ref().set_nonblocking(true).is_err() {
+            return failed();
+        }
+        let control = origin.as_ref().is_some_and(|o| {
+            ctx.control_origins
+                .read()
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(o))
+        });
+        Some(Client {
+            ws,
+            control,
+            sub: Subscription::default(),
+            greeted: false,
+            rate: RateLimit::new(ctx.controls_per_s, Instant::now()),
+        })
     }
 
-    /// Waits up to [`POLL`] for one message from the client and handles it.
-    fn read_one(&mut self) -> Result<(), ()> {
-        let c = &self.ctx.counters;
-        match self.ws.read() {
-            Ok(Message::Text(text)) => self.control(text.as_str()),
-            Ok(Message::Binary(_)) => {
-                c.controls_malformed.fetch_add(1, Ordering::Relaxed);
-            }
-            // Pings are answered by tungstenite at the next write or flush.
-            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
-            Ok(Message::Close(_)) => {
-                let _ = self.ws.flush();
-            }
+    /// Writes one message; a client whose buffers are full loses it (counted). `Err` when
+    /// the connection is gone.
+    pub(super) fn send(&mut self, text: Utf8Bytes, c: &Counters) -> Result<(), ()> {
+        match self.ws.write(Message::Text(text)) {
+            // Written, or waiting in the buffer for the socket to take it.
+            Ok(()) => {}
             Err(tungstenite::Error::Io(e)) if would_block(&e) => {}
-            Err(tungstenite::Error::Capacity(_)) => {
-                c.controls_oversized.fetch_add(1, Ordering::Relaxed);
-                return Err(());
-            }
-            Err(tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_)) => {
-                c.controls_malformed.fetch_add(1, Ordering::Relaxed);
-                return Err(());
+            Err(tungstenite::Error::WriteBufferFull(_)) => {
+                c.dropped.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
             }
             Err(_) => return Err(()),
         }
+        c.sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
+    /// Pushes what is buffered towards the socket, as far as it takes it now.
+    pub(super) fn flush(&mut self) -> Result<(), ()> {
+        match self.ws.flush() {
+            Ok(()) => Ok(()),
+            Err(tungstenite::Error::Io(e)) if would_block(&e) => Ok(()),
+            Err(_) => Err(()),
+        }
+    }
+
+    /// Reads and handles whatever the client has sent; `Err` when the connection is gone (or
+    /// closed for a message over the size cap).
+    pub(super) fn read_controls(&mut self, ctx: &ClientContext) -> Result<(), ()> {
+        let c = &ctx.counters;
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(text)) => self.control(text.as_str(), ctx),
+                Ok(Message::Binary(_)) => {
+                    c.controls_malformed.fetch_add(1, Ordering::Relaxed);
+                }
+                // Pings are answered by tungstenite at the next write or flush.
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
+                Ok(Message::Close(_)) => {
+                    let _ = self.ws.flush();
+                }
+                Err(tungstenite::Error::Io(e)) if would_block(&e) => return Ok(()),
+                Err(tungstenite::Error::Capacity(_)) => {
+                    c.controls_oversized.fetch_add(1, Ordering::Relaxed);
+                    return Err(());
+                }
+                Err(tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_)) => {
+                    c.controls_malformed.fetch_add(1, Ordering::Relaxed);
+                    return Err(());
+                }
+                Err(_) => return Err(()),
+            }
+        }
+    }
+
     /// One text from the client: accepted from the page's origin only, paced, checked.
-    fn control(&mut self, text: &str) {
-        let c = &self.ctx.counters;
+    fn control(&mut self, text: &str, ctx: &ClientContext) {
+        let c = &ctx.counters;
         if !self.control {
             c.controls_foreign.fetch_add(1, Ordering::Relaxed);
             return;
@@ -222,14 +182,14 @@ impl Connection<'_> {
                 return;
             }
             Ok(Control::Subscribe(s)) => {
-                self.sub.store(s.pack(), Ordering::Release);
+                self.sub = s;
                 serde_json::json!({"subscribed": {
                     "view": s.view.map_or("all", |v| v.name()),
                     "top": s.top,
                 }})
             }
             Ok(Control::Device(name)) => {
-                if self.ctx.devices.try_send(name.clone()).is_err() {
+                if ctx.devices.try_send(name.clone()).is_err() {
                     c.controls_rate_limited.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
@@ -238,5 +198,18 @@ impl Connection<'_> {
         };
         c.controls_accepted.fetch_add(1, Ordering::Relaxed);
         let _ = self.ws.write(Message::Text(reply.to_string().into()));
+    }
+
+    /// The server stops: a close frame after what was written, pushed out until `until`.
+    pub(super) fn goodbye(&mut self, until: Instant) {
+        let _ = self.ws.close(None);
+        while Instant::now() < until {
+            match self.ws.flush() {
+                Err(tungstenite::Error::Io(e)) if would_block(&e) => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                _ => return,
+            }
+        }
     }
 }

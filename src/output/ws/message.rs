@@ -1,11 +1,13 @@
 //! The texts the server sends: scores (the `mstag-live --json` line, or a client's part of
 //! it), cue events, the greeting and notices.
 
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::calibration::Scale;
 use crate::output::cues::{CueEvent, Cues};
-use crate::output::json::LiveLine;
+use crate::output::json::{finite, HeadView, LiveLine, TagMap};
 use crate::scores::{top_k, HeadLabels, Scores, View};
 
 use super::Subscription;
@@ -26,60 +28,103 @@ pub(crate) fn scores_text(n: &Names<'_>, s: &Scores, is_final: bool) -> String {
         .to_json()
 }
 
-/// `x` as the `f64` with the same shortest decimal form (`0.7`, not `0.699999988`).
-fn shortest(x: f32) -> Value {
-    if !x.is_finite() {
-        return Value::Null;
-    }
-    x.to_string()
-        .parse::<f64>()
-        .map_or(Value::Null, |v| json!(v))
+/// The scores cut down to a client's subscription: other views left out, and with a top N,
+/// each view's N best tags, best first (ties in manifest order); the other keys as in
+/// [`scores_text`], each score in its shortest decimal form.
+pub(crate) fn subscribed_text(
+    n: &Names<'_>,
+    s: &Scores,
+    is_final: bool,
+    sub: Subscription,
+) -> String {
+    // Serialising strings, finite-or-null numbers and booleans cannot fail.
+    serde_json::to_string(&PartLine {
+        n,
+        s,
+        is_final,
+        sub,
+    })
+    .unwrap_or_default()
 }
 
-/// `full` (the text of [`scores_text`], parsed) cut down to `sub`: other views left out, and with a top N,
-/// each view's N best tags, best first. The other keys stay as they are.
-pub(crate) fn subscribed(full: &Value, n: &Names<'_>, s: &Scores, sub: Subscription) -> Value {
-    let Value::Object(map) = full else {
-        return full.clone();
-    };
-    let wanted = |v: View| sub.view.is_none_or(|w| w == v);
-    let mut out = Map::with_capacity(map.len());
-    for (key, value) in map {
-        if let Some(v) = View::ALL.into_iter().find(|v| v.name() == key) {
-            if !wanted(v) {
-                continue;
+struct PartLine<'a> {
+    n: &'a Names<'a>,
+    s: &'a Scores,
+    is_final: bool,
+    sub: Subscription,
+}
+
+/// `{tag: score}` of the `k` best, best first.
+struct TopMap<'a> {
+    names: &'a [String],
+    scores: &'a [f32],
+    k: usize,
+}
+
+impl Serialize for TopMap<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let best = top_k(self.scores, self.k);
+        let mut map = ser.serialize_map(Some(best.len()))?;
+        for i in best {
+            let x = self.scores[i];
+            let value = x.is_finite().then_some(x);
+            match self.names.get(i) {
+                Some(name) => map.serialize_entry(name, &value)?,
+                None => map.serialize_entry(&format!("tag{i}"), &value)?,
             }
-            match sub.top {
-                Some(k) => {
-                    let scores = s.view(v);
-                    let best: Map<String, Value> = top_k(scores, k as usize)
-                        .into_iter()
-                        .map(|i| {
-                            let name = n.tags.get(i).cloned().unwrap_or_else(|| format!("tag{i}"));
-                            (name, shortest(scores[i]))
-                        })
-                        .collect();
-                    out.insert(key.clone(), Value::Object(best));
-                }
-                None => {
-                    out.insert(key.clone(), value.clone());
-                }
-            }
-        } else if key == "heads" {
-            let Value::Object(views) = value else {
-                continue;
-            };
-            let kept: Map<String, Value> = views
-                .iter()
-                .filter(|(k, _)| View::ALL.into_iter().any(|v| v.name() == *k && wanted(v)))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            out.insert(key.clone(), Value::Object(kept));
-        } else {
-            out.insert(key.clone(), value.clone());
         }
+        map.end()
     }
-    Value::Object(out)
+}
+
+impl Serialize for PartLine<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let (n, s, sub) = (self.n, self.s, self.sub);
+        let views: Vec<View> = View::ALL
+            .into_iter()
+            .filter(|v| sub.view.is_none_or(|w| w == *v))
+            .collect();
+        let mut map = ser.serialize_map(None)?;
+        map.serialize_entry("t", &finite((s.t * 1e4).round() / 1e4))?;
+        for &v in &views {
+            match sub.top {
+                Some(k) => map.serialize_entry(
+                    v.name(),
+                    &TopMap {
+                        names: n.tags,
+                        scores: s.view(v),
+                        k: k as usize,
+                    },
+                )?,
+                None => map.serialize_entry(v.name(), &TagMap::new(n.tags, s.view(v)))?,
+            }
+        }
+        if !n.heads.is_empty() {
+            struct Heads<'b>(&'b [View], &'b [HeadLabels], &'b Scores);
+            impl Serialize for Heads<'_> {
+                fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+                    let mut map = ser.serialize_map(Some(self.0.len()))?;
+                    for &v in self.0 {
+                        let h = HeadView {
+                            heads: self.1,
+                            scores: self.2.head_view(v),
+                        };
+                        map.serialize_entry(v.name(), &h)?;
+                    }
+                    map.end()
+                }
+            }
+            map.serialize_entry("heads", &Heads(&views, n.heads, s))?;
+        }
+        map.serialize_entry("dropped", &s.dropped)?;
+        map.serialize_entry("silent", &s.silent)?;
+        map.serialize_entry("looped", &s.looped)?;
+        map.serialize_entry("final", &self.is_final)?;
+        if n.scale != Scale::Raw {
+            map.serialize_entry("scale", n.scale.name())?;
+        }
+        map.end()
+    }
 }
 
 /// `{"cue": "rock", "on": true, "t": 12.5}` or `{"top_changed": "rock", "t": 12.5}`.
@@ -164,18 +209,22 @@ mod tests {
         };
         let s = scores();
         let text = scores_text(&n, &s, false);
+        // The whole subscription is the --json line itself.
+        assert_eq!(
+            subscribed_text(&n, &s, false, Subscription::default()),
+            text
+        );
         assert_eq!(
             text,
             LiveLine::new(&tags, &s, false)
                 .with_scale(Scale::Calibrated)
                 .to_json()
         );
-        let full: Value = serde_json::from_str(&text).unwrap();
         let sub = Subscription {
             view: Some(View::Window),
             top: Some(2),
         };
-        let cut = subscribed(&full, &n, &s, sub);
+        let cut: Value = serde_json::from_str(&subscribed_text(&n, &s, false, sub)).unwrap();
         let keys: Vec<&String> = cut.as_object().unwrap().keys().collect();
         assert_eq!(
             keys,
@@ -193,21 +242,17 @@ mod tests {
             ("piano", "jazz")
         );
         assert_eq!(window[0].1, 0.7, "the shortest form, as in --json lines");
+        let text = subscribed_text(&n, &s, false, sub);
         assert!(
-            cut.to_string()
-                .contains(r#""window":{"piano":0.7,"jazz":0.5}"#),
-            "{cut}"
+            text.contains(r#""window":{"piano":0.7,"jazz":0.5}"#),
+            "{text}"
         );
         // All views, top 1 each.
-        let cut = subscribed(
-            &full,
-            &n,
-            &s,
-            Subscription {
-                view: None,
-                top: Some(1),
-            },
-        );
+        let all_top1 = Subscription {
+            view: None,
+            top: Some(1),
+        };
+        let cut: Value = serde_json::from_str(&subscribed_text(&n, &s, false, all_top1)).unwrap();
         assert_eq!(
             cut["ema"].as_object().unwrap().keys().next().unwrap(),
             "rock"

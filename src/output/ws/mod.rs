@@ -18,15 +18,17 @@
 //!   send no `Origin`, still receive the scores: that is what the p5.js and Hydra snippets in
 //!   online editors need.
 //! * **Nobody slows the engine.** The scores are read from the engine's `Latest` (never
-//!   waited for); each client has a bounded queue of [`WsConfig::queue`] messages, and a
-//!   client that does not keep up loses messages (counted), not the others or the engine.
-//!   At most [`WsConfig::max_clients`] at once; one more gets `503`.
+//!   waited for); one thread writes to every client's non-blocking socket, whose buffers are
+//!   bounded (64 KiB in the system, 64 KiB more in tungstenite): a client that does not keep
+//!   up loses messages (counted), not the others or the engine. At most
+//!   [`WsConfig::max_clients`] at once (handshakes included); one more gets `503`.
 //! * **Nobody else gets in.** Both servers bind to 127.0.0.1 unless told otherwise; the page
 //!   server answers only requests whose `Host` is the address it was asked to serve on (no
 //!   DNS rebinding) ([`page`]).
 //!
 //! Files: `control` (what clients may send), `message` (what is sent), `server` (threads and
-//! counters), `client` (one connection), `page` (the HTTP server and the embedded page).
+//! counters), `client` (one connection: handshake, writes, controls), `page` (the HTTP server
+//! and the embedded page).
 
 mod client;
 mod control;
@@ -76,8 +78,6 @@ pub struct WsConfig {
     pub max_control_bytes: usize,
     /// Controls a client may send per second (a burst of as many).
     pub controls_per_s: u32,
-    /// Messages waiting for one client before more are dropped.
-    pub queue: usize,
     /// The view cue triggers and the top tag are watched in.
     pub cue_view: View,
     /// Cue triggers (`{"cue": TAG, "on": bool}`).
@@ -98,7 +98,6 @@ impl WsConfig {
             control_origins: Vec::new(),
             max_control_bytes: 1024,
             controls_per_s: 10,
-            queue: 16,
             cue_view: View::Window,
             triggers: Vec::new(),
             hold_s: None,
@@ -150,9 +149,6 @@ impl WsConfig {
                 self.controls_per_s.to_string(),
                 "1 to 1000 a second",
             );
-        }
-        if !(1..=1024).contains(&self.queue) {
-            return bad("ws queue", self.queue.to_string(), "1 to 1024 messages");
         }
         Ok(())
     }

@@ -1,22 +1,23 @@
-//! The WebSocket server's threads: one accepts connections (and refuses them when full), one
-//! per client ([`super::client`]), and the broadcaster, which reads the scores at the rate,
-//! builds each message once per subscription and offers it to every client's queue.
+//! The WebSocket server's threads: one accepts connections (and refuses them when full), a
+//! short-lived one per handshake ([`super::client`]), and the broadcaster, which owns every
+//! connected client: each round it reads the scores, builds each message once per
+//! subscription, writes it to every client's non-blocking socket and reads their controls.
+//! One thread wakes per round, however many clients there are.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
-use parking_lot::Mutex;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use serde_json::Value;
 use tungstenite::Utf8Bytes;
 
-use super::client::{serve, ClientContext};
-use super::message::{cue_value, hello_value, scores_text, subscribed, Greeting, Names};
+use super::client::{Client, ClientContext};
+use super::message::{cue_value, hello_value, scores_text, subscribed_text, Greeting, Names};
 use super::{Subscription, WsConfig};
 use crate::calibration::Scale;
 use crate::engine::{HeadLabels, Scores};
@@ -24,21 +25,22 @@ use crate::error::{Error, Result};
 use crate::output::cues::Cues;
 use crate::output::ScoreSource;
 
-/// How often the acceptor looks for a stop.
-const ACCEPT_POLL: Duration = Duration::from_millis(25);
+/// How long the acceptor rests after a failed accept (e.g. out of file descriptors).
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
-/// One client as the broadcaster sees it.
-pub(super) struct Slot {
-    pub tx: Sender<Utf8Bytes>,
-    pub sub: Arc<AtomicU32>,
-    pub control: bool,
-    pub greeted: bool,
-    pub alive: Arc<AtomicBool>,
-}
+/// How often the clients' sockets are read for controls (each read is a system call per
+/// client; a control waits at most this long).
+const CONTROL_POLL: Duration = Duration::from_millis(100);
+/// How long the goodbye (final scores and close frames) may take at the end.
+const GOODBYE: Duration = Duration::from_secs(1);
 
 /// The server's counters, updated by every thread.
 #[derive(Default)]
 pub(super) struct Counters {
+    /// Connections handshaking or connected (the cap counts these).
+    pub open: AtomicUsize,
+    /// Clients connected now.
+    pub connected: AtomicUsize,
     pub connections: AtomicU64,
     pub refused_full: AtomicU64,
     pub failed_handshakes: AtomicU64,
@@ -65,7 +67,7 @@ pub struct WsStats {
     pub failed_handshakes: u64,
     /// Messages written to clients.
     pub sent: u64,
-    /// Messages dropped because a client's queue was full (it did not keep up).
+    /// Messages dropped because a client's buffers were full (it did not keep up).
     pub dropped: u64,
     /// Controls accepted.
     pub controls_accepted: u64,
@@ -133,7 +135,6 @@ enum Command {
 pub struct WsServer {
     local: SocketAddr,
     counters: Arc<Counters>,
-    slots: Arc<Mutex<Vec<Slot>>>,
     ctx: Arc<ClientContext>,
     commands: Sender<Command>,
     devices: Receiver<String>,
@@ -166,22 +167,16 @@ impl WsServer {
             reason: format!("cannot listen: {e}"),
         })?;
         let local = listener.local_addr().unwrap_or(cfg.bind);
-        listener.set_nonblocking(true).map_err(|e| Error::Output {
-            what: format!("WebSocket server on {local}"),
-            reason: e.to_string(),
-        })?;
         let counters = Arc::new(Counters::default());
-        let slots = Arc::new(Mutex::new(Vec::new()));
         let (device_tx, devices) = crossbeam_channel::bounded(4);
         let ctx = Arc::new(ClientContext {
             control_origins: parking_lot::RwLock::new(cfg.control_origins.clone()),
             max_control_bytes: cfg.max_control_bytes,
             controls_per_s: cfg.controls_per_s,
-            queue: cfg.queue,
             counters: counters.clone(),
-            slots: slots.clone(),
             devices: device_tx,
         });
+        let (joins, joined) = crossbeam_channel::unbounded();
         let stopping = Arc::new(AtomicBool::new(false));
         let spawn_err = |e: std::io::Error| Error::Output {
             what: "WebSocket server".into(),
@@ -191,7 +186,7 @@ impl WsServer {
             let (stopping, max, ctx) = (stopping.clone(), cfg.max_clients, ctx.clone());
             std::thread::Builder::new()
                 .name("mstag-ws-accept".into())
-                .spawn(move || accept(listener, ctx, max, &stopping))
+                .spawn(move || accept(listener, ctx, max, &stopping, &joins))
                 .map_err(spawn_err)?
         };
         let (commands, command_rx) = crossbeam_channel::bounded(16);
@@ -201,8 +196,11 @@ impl WsServer {
             cfg,
             cues,
             source,
-            slots: slots.clone(),
+            clients: Vec::new(),
+            joined,
+            ctx: ctx.clone(),
             counters: counters.clone(),
+            texts: ((0, false), HashMap::new()),
         };
         let broadcaster = std::thread::Builder::new()
             .name("mstag-ws".into())
@@ -211,7 +209,6 @@ impl WsServer {
         Ok(WsServer {
             local,
             counters,
-            slots,
             ctx,
             commands,
             devices,
@@ -251,12 +248,7 @@ impl WsServer {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         WsStats {
-            clients: self
-                .slots
-                .lock()
-                .iter()
-                .filter(|s| s.alive.load(Ordering::Acquire))
-                .count(),
+            clients: c.connected.load(Ordering::Relaxed),
             connections: get(&c.connections),
             refused_full: get(&c.refused_full),
             failed_handshakes: get(&c.failed_handshakes),
@@ -286,6 +278,16 @@ impl WsServer {
         let _ = self.commands.send(Command::Stop(Box::new(final_scores)));
         let _ = b.join();
         self.stopping.store(true, Ordering::Release);
+        // The acceptor waits in accept(): a connection of our own wakes it to see the stop.
+        let mut wake = self.local;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(if wake.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         if let Some(a) = self.acceptor.take() {
             for client in a.join().unwrap_or_default() {
                 let _ = client.join();
@@ -300,35 +302,53 @@ impl Drop for WsServer {
     }
 }
 
-/// Accepts connections until `stopping`; returns the client threads to join.
+/// Accepts connections until `stopping` (checked after each one: the server connects to
+/// itself to stop it); each handshake runs on a thread of its own and hands the client to the
+/// broadcaster through `joins`. Returns the handshake threads to join.
 fn accept(
     listener: TcpListener,
     ctx: Arc<ClientContext>,
     max_clients: usize,
     stopping: &AtomicBool,
+    joins: &Sender<Client>,
 ) -> Vec<JoinHandle<()>> {
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
-    while !stopping.load(Ordering::Acquire) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                threads.retain(|t| !t.is_finished());
-                if threads.len() >= max_clients {
-                    refuse(stream);
-                    ctx.counters.refused_full.fetch_add(1, Ordering::Relaxed);
-                    continue;
+    let open = &ctx.counters.open;
+    loop {
+        let accepted = listener.accept();
+        if stopping.load(Ordering::Acquire) {
+            break;
+        }
+        let Ok((stream, _)) = accepted else {
+            // E.g. out of file descriptors: rest a moment.
+            std::thread::sleep(ACCEPT_RETRY);
+            continue;
+        };
+        threads.retain(|t| !t.is_finished());
+        if open.load(Ordering::Acquire) >= max_clients {
+            refuse(stream);
+            ctx.counters.refused_full.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        open.fetch_add(1, Ordering::AcqRel);
+        let (ctx, joins) = (ctx.clone(), joins.clone());
+        let spawned = std::thread::Builder::new()
+            .name("mstag-ws-handshake".into())
+            .spawn(move || match Client::handshake(stream, &ctx) {
+                Some(client) => {
+                    if joins.send(client).is_err() {
+                        ctx.counters.open.fetch_sub(1, Ordering::AcqRel);
+                    }
                 }
-                let _ = stream.set_nonblocking(false);
-                let ctx = ctx.clone();
-                match std::thread::Builder::new()
-                    .name("mstag-ws-client".into())
-                    .spawn(move || serve(stream, ctx))
-                {
-                    Ok(t) => threads.push(t),
-                    Err(_) => continue,
+                None => {
+                    ctx.counters.open.fetch_sub(1, Ordering::AcqRel);
                 }
+            });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(_) => {
+                open.fetch_sub(1, Ordering::AcqRel);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
-            Err(_) => std::thread::sleep(ACCEPT_POLL),
         }
     }
     threads
@@ -351,8 +371,14 @@ struct Broadcaster {
     cfg: WsConfig,
     cues: Cues,
     source: ScoreSource,
-    slots: Arc<Mutex<Vec<Slot>>>,
+    /// Connected clients (greeted or about to be).
+    clients: Vec<Client>,
+    /// Clients whose handshake is done.
+    joined: Receiver<Client>,
+    ctx: Arc<ClientContext>,
     counters: Arc<Counters>,
+    /// The texts of the scores last sent (`seq`, final), per subscription.
+    texts: ((u64, bool), HashMap<u32, Utf8Bytes>),
 }
 
 impl Broadcaster {
@@ -361,9 +387,10 @@ impl Broadcaster {
         let mut next = Instant::now();
         let mut events = Vec::new();
         let mut values = Vec::new();
+        let mut looked = Instant::now();
         loop {
+            self.admit();
             let scores = (self.source)();
-            self.greet();
             if scores.seq > 0 {
                 let mut texts = vec![];
                 values.clear();
@@ -371,11 +398,14 @@ impl Broadcaster {
                 values.extend_from_slice(scores.head_view(self.cfg.cue_view));
                 self.cues.update(&values, Instant::now(), &mut events);
                 for e in events.drain(..) {
-                    texts.push(Utf8Bytes::from(
-                        cue_value(&self.cues, e, scores.t).to_string(),
-                    ));
+                    let cue = cue_value(&self.cues, e, scores.t).to_string();
+                    texts.push(Utf8Bytes::from(cue));
                 }
                 self.send_scores(&scores, false, &texts);
+            }
+            if looked.elapsed() >= CONTROL_POLL {
+                looked = Instant::now();
+                self.read_controls();
             }
             self.counters.rounds.fetch_add(1, Ordering::Relaxed);
             next += period;
@@ -390,92 +420,123 @@ impl Broadcaster {
                         self.greeting.input = i;
                     }
                     let text = Utf8Bytes::from(text.to_string());
-                    self.offer_all(|_| Some(text.clone()));
+                    self.send_each(|_| text.clone());
                 }
                 Ok(Command::Stop(final_scores)) => {
-                    self.greet();
+                    self.admit();
                     if let Some(s) = (*final_scores).filter(|s| s.seq > 0) {
                         self.send_scores(&s, true, &[]);
                     }
-                    // Dropping the queues' senders tells each client thread to close.
-                    self.slots.lock().clear();
-                    return;
+                    return self.goodbye();
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.slots.lock().clear();
-                    return;
-                }
+                Err(RecvTimeoutError::Disconnected) => return self.goodbye(),
             }
         }
     }
 
-    fn names(&self) -> Names<'_> {
-        Names {
-            tags: &self.names.0,
-            heads: &self.names.1,
-            scale: self.names.2,
-        }
-    }
-
-    /// `hello` to the clients that have not had it; forgets clients that are gone.
-    fn greet(&mut self) {
-        let mut slots = self.slots.lock();
-        slots.retain(|s| s.alive.load(Ordering::Acquire));
-        for s in slots.iter_mut().filter(|s| !s.greeted) {
+    /// Takes the clients whose handshake is done and greets them.
+    fn admit(&mut self) {
+        while let Ok(mut client) = self.joined.try_recv() {
             let n = Names {
                 tags: &self.names.0,
                 heads: &self.names.1,
                 scale: self.names.2,
             };
-            let hello = hello_value(&n, &self.greeting, self.cfg.rate_hz, s.control, &self.cues);
-            s.greeted = true;
+            let hello = hello_value(
+                &n,
+                &self.greeting,
+                self.cfg.rate_hz,
+                client.control,
+                &self.cues,
+            );
+            client.greeted = true;
             self.counters.connections.fetch_add(1, Ordering::Relaxed);
-            offer(&self.counters, s, Utf8Bytes::from(hello.to_string()));
+            if client
+                .send(Utf8Bytes::from(hello.to_string()), &self.counters)
+                .is_ok()
+                && client.flush().is_ok()
+            {
+                self.clients.push(client);
+            } else {
+                self.counters.open.fetch_sub(1, Ordering::AcqRel);
+            }
         }
+        self.counters
+            .connected
+            .store(self.clients.len(), Ordering::Relaxed);
     }
 
-    /// The scores, as each client subscribed, then `extra` (cue events) to everyone.
-    fn send_scores(&self, s: &Scores, is_final: bool, extra: &[Utf8Bytes]) {
-        let names = self.names();
-        let full = Utf8Bytes::from(scores_text(&names, s, is_final));
-        // Parsed (shortest forms kept) only when some client subscribed to a part.
-        let mut parsed: Option<Value> = None;
-        let mut texts: HashMap<u32, Utf8Bytes> = HashMap::new();
-        self.offer_all(|sub| {
-            if sub.is_everything() {
-                return Some(full.clone());
-            }
+    /// The scores, as each client subscribed, then `extra` (cue events), to every client.
+    /// Between model updates the scores are the same: their texts are kept and sent again,
+    /// not rebuilt.
+    fn send_scores(&mut self, s: &Scores, is_final: bool, extra: &[Utf8Bytes]) {
+        let key = (s.seq, is_final);
+        if self.texts.0 != key {
+            self.texts = (key, HashMap::new());
+        }
+        let names = Names {
+            tags: &self.names.0,
+            heads: &self.names.1,
+            scale: self.names.2,
+        };
+        let texts = &mut self.texts.1;
+        let c = &self.counters;
+        self.clients.retain_mut(|client| {
+            let sub = client.sub;
             let text = texts.entry(sub.pack()).or_insert_with(|| {
-                let value = parsed.get_or_insert_with(|| {
-                    serde_json::from_str(full.as_str()).unwrap_or(Value::Null)
-                });
-                Utf8Bytes::from(subscribed(value, &names, s, sub).to_string())
+                Utf8Bytes::from(if sub.is_everything() {
+                    scores_text(&names, s, is_final)
+                } else {
+                    subscribed_text(&names, s, is_final, sub)
+                })
             });
-            Some(text.clone())
-        });
-        for t in extra {
-            self.offer_all(|_| Some(t.clone()));
-        }
-    }
-
-    fn offer_all(&self, mut text: impl FnMut(Subscription) -> Option<Utf8Bytes>) {
-        let slots = self.slots.lock();
-        for s in slots.iter().filter(|s| s.greeted) {
-            let sub = Subscription::unpack(s.sub.load(Ordering::Acquire));
-            if let Some(t) = text(sub) {
-                offer(&self.counters, s, t);
+            let ok = client.send(text.clone(), c).is_ok()
+                && extra.iter().all(|t| client.send(t.clone(), c).is_ok())
+                && client.flush().is_ok();
+            if !ok {
+                c.open.fetch_sub(1, Ordering::AcqRel);
             }
-        }
+            ok
+        });
+        c.connected.store(self.clients.len(), Ordering::Relaxed);
     }
-}
 
-/// Puts `text` in the client's queue; a full queue drops it (counted).
-fn offer(c: &Counters, s: &Slot, text: Utf8Bytes) {
-    match s.tx.try_send(text) {
-        Ok(()) => {}
-        Err(TrySendError::Full(_)) => {
-            c.dropped.fetch_add(1, Ordering::Relaxed);
+    /// `text(client's subscription)` to every client; forgets those that are gone.
+    fn send_each(&mut self, text: impl Fn(Subscription) -> Utf8Bytes) {
+        let c = &self.counters;
+        self.clients.retain_mut(|client| {
+            let ok = client.send(text(client.sub), c).is_ok() && client.flush().is_ok();
+            if !ok {
+                c.open.fetch_sub(1, Ordering::AcqRel);
+            }
+            ok
+        });
+        c.connected.store(self.clients.len(), Ordering::Relaxed);
+    }
+
+    /// What the clients sent since the last round; forgets those that are gone.
+    fn read_controls(&mut self) {
+        let (ctx, c) = (&self.ctx, &self.counters);
+        self.clients.retain_mut(|client| {
+            let ok = client.read_controls(ctx).is_ok() && client.flush().is_ok();
+            if !ok {
+                c.open.fetch_sub(1, Ordering::AcqRel);
+            }
+            ok
+        });
+        c.connected.store(self.clients.len(), Ordering::Relaxed);
+    }
+
+    /// Close frames to everyone, pushed out for [`GOODBYE`] at most, then let go.
+    fn goodbye(&mut self) {
+        let until = Instant::now() + GOODBYE;
+        for client in &mut self.clients {
+            client.goodbye(until);
         }
-        Err(TrySendError::Disconnected(_)) => {}
+        self.counters
+            .open
+            .fetch_sub(self.clients.len(), Ordering::AcqRel);
+        self.clients.clear();
+        self.counters.connected.store(0, Ordering::Relaxed);
     }
 }

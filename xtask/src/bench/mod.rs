@@ -35,6 +35,8 @@ pub(crate) struct BenchOpts {
     peer: bool,
     /// Seconds of each extra latency run with a longer engine poll interval (0: none).
     sweep_s: f64,
+    /// Only the `mstag-live` runs, printed (BENCHMARKS.md is not rewritten).
+    live_only: bool,
 }
 
 impl Default for BenchOpts {
@@ -48,6 +50,7 @@ impl Default for BenchOpts {
             stages: true,
             peer: true,
             sweep_s: 60.0,
+            live_only: false,
         }
     }
 }
@@ -78,10 +81,11 @@ impl BenchOpts {
                 "--live-seconds" => o.live_s = num(a)?.max(8.0),
                 "--no-stages" => o.stages = false,
                 "--no-peer" => o.peer = false,
+                "--live-only" => o.live_only = true,
                 "--sweep-seconds" => o.sweep_s = num(a)?.max(0.0),
                 other => bail!(
                     "bench: unknown option {other} (--quick, --repeats N, --peer-repeats N, \
-                     --latency-seconds S, --live-seconds S, --sweep-seconds S, --no-stages, --no-peer)"
+                     --latency-seconds S, --live-seconds S, --sweep-seconds S, --no-stages, --no-peer, --live-only)"
                 ),
             }
         }
@@ -201,6 +205,9 @@ pub(crate) fn today() -> String {
 
 pub(crate) fn bench(args: &[String]) -> Result<()> {
     let opts = BenchOpts::parse(args)?;
+    if opts.live_only {
+        return run::live_only(&opts);
+    }
     let m = run::collect(args, opts)?;
     let block = report::render(&m);
     let path = super::root().join("BENCHMARKS.md");

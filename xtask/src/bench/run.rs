@@ -328,7 +328,101 @@ fn live(
             measure(&out, Some((5.0, o.live_s)), Some(&stdout), &c)?,
         ));
     }
+    runs.push(live_with_outputs(dir, o, live)?);
     Ok(runs)
+}
+
+/// A port the system has free now (for the servers of one run).
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// `mstag-live` on the demo clip with every live output on: OSC (to a UDP socket of this
+/// process, as a receiver that listens but is not measured), the WebSocket and the page, with
+/// headless Chromium on the page the whole time (`tests/web/browser.py --stay`). What is
+/// measured is `mstag-live`'s CPU, not the browser's.
+fn live_with_outputs(dir: &Path, o: &BenchOpts, live: &str) -> Result<(String, Kv)> {
+    let demo = root().join("models/demo/demo.wav");
+    let (ws, http) = (free_port()?, free_port()?);
+    let osc = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let osc_addr = osc.local_addr()?.to_string();
+    let page = format!("http://127.0.0.1:{http}/");
+    let stay = (o.live_s - 4.0).max(2.0);
+    let shot = dir.join("live-browser.png");
+    let browser = std::thread::spawn(move || {
+        Command::new(python())
+            .arg(root().join("tests/web/browser.py"))
+            .arg(&page)
+            .arg(&shot)
+            .args(["--stay", &stay.to_string()])
+            .output()
+    });
+    let c = [
+        live,
+        "--input",
+        &demo.to_string_lossy(),
+        "--duration",
+        &o.live_s.to_string(),
+        "--osc",
+        &osc_addr,
+        "--ws",
+        &format!("127.0.0.1:{ws}"),
+        "--http",
+        &format!("127.0.0.1:{http}"),
+    ]
+    .map(String::from);
+    let n = 9;
+    let kv = measure(
+        &dir.join(format!("live{n}.txt")),
+        Some((5.0, o.live_s)),
+        Some(&dir.join(format!("live{n}.out"))),
+        &c,
+    )?;
+    let seen = match browser.join() {
+        Ok(Ok(out)) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let v: serde_json::Value =
+                serde_json::from_str(text.lines().last().unwrap_or("")).unwrap_or_default();
+            format!("{} messages", v["messages"])
+        }
+        Ok(Ok(out)) => format!(
+            "the browser failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ),
+        other => format!("the browser did not run: {other:?}"),
+    };
+    drop(osc);
+    eprintln!("xtask bench: the browser on the page received {seen}");
+    Ok((
+        format!(
+            "demo clip with OSC, WebSocket and headless Chromium on the page ({seen} received)"
+        ),
+        kv,
+    ))
+}
+
+/// `cargo xtask bench --live-only`: the live runs alone, printed (BENCHMARKS.md untouched).
+pub(crate) fn live_only(opts: &BenchOpts) -> Result<()> {
+    run(cargo().args(["build", "--release", "--bins"]))?;
+    let dir = root().join("target").join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let live_bin = root().join("target/release/mstag-live");
+    for (what, kv) in live(&dir, opts, &live_bin.to_string_lossy(), None)? {
+        let get = |k: &str| kv.get(k).map_or("?", String::as_str).to_string();
+        println!(
+            "{what}: wall {} s, CPU {} s, steady {}% of one core, peak RSS {} kB",
+            get("wall_s"),
+            get("cpu_s"),
+            get("steady_cpu_pct"),
+            get("vmhwm_kb")
+        );
+    }
+    Ok(())
 }
 
 /// `cargo bench --bench latency -- ARGS --out OUT` (with the 48 kHz files as inputs), its report.

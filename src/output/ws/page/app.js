@@ -108,6 +108,8 @@ function onScores(m) {
 }
 
 function onMessage(e) {
+  state.messages = (state.messages || 0) + 1;
+  document.body.dataset.messages = state.messages;
   let m;
   try { m = JSON.parse(e.data); } catch { return; }
   if (m.hello) {

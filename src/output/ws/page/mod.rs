@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use tiny_http::{Header, Method, Request, Response, Server};
 
@@ -67,11 +66,15 @@ impl PageServer {
             std::thread::Builder::new()
                 .name("mstag-http".into())
                 .spawn(move || {
+                    // recv() waits for a request; stop() unblocks it.
                     while !stopping.load(Ordering::Acquire) {
-                        if let Ok(Some(rq)) = server.recv_timeout(Duration::from_millis(100)) {
-                            let ok = answer(rq, &config, hosts.as_deref());
-                            let n = if ok { &served } else { &refused };
-                            n.fetch_add(1, Ordering::Relaxed);
+                        match server.recv() {
+                            Ok(rq) => {
+                                let ok = answer(rq, &config, hosts.as_deref());
+                                let n = if ok { &served } else { &refused };
+                                n.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(_) => break,
                         }
                     }
                 })
