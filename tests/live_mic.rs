@@ -282,3 +282,92 @@ fn sound_server_restart_mid_run_reconnects_and_keeps_the_session() {
         assert!((0.0..=1.0).contains(&v.as_f64().unwrap()));
     }
 }
+
+/// The page's device selector, through a real WebSocket client (tests/web/ws_clients.py): the
+/// input switches from the default device to PulseAudio's own ALSA device while the demo
+/// plays, every client is told, and the session goes on (its time keeps counting to the
+/// end of `--duration`, across both devices).
+#[test]
+fn a_page_client_switches_the_input_device_and_the_session_goes_on() {
+    use std::io::{BufRead, BufReader};
+    if std::env::var_os("MSTAG_SKIP_LIVE").is_some() {
+        eprintln!("MSTAG_SKIP_LIVE set: live microphone test skipped");
+        return;
+    }
+    let mut pulse = Pulse::start();
+    pulse.play(&common::demo_clip());
+    std::thread::sleep(Duration::from_secs(2));
+    let origin = "http://mstag.test";
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mstag-live"));
+    pulse.env(&mut c);
+    let mut child = c
+        .args(["--input", "mic", "--duration", "10", "--json"])
+        .args(["--ws", "127.0.0.1:0", "--ws-allow-origin", origin])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = l.strip_prefix("mstag-live: WebSocket on ") {
+                let _ = tx.send(url.to_string());
+            }
+            all.push(l);
+        }
+        all.join("\n")
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the WebSocket server starts");
+    let out = Command::new("python3")
+        .arg(common::root().join("tests/web/ws_clients.py"))
+        .args(["switch", &url, origin, "alsa:pulse"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let done = child.wait_with_output().unwrap();
+    let stderr = reader.join().unwrap();
+    assert!(done.status.success(), "{stderr}");
+    let ids: Vec<&str> = r["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"alsa:pulse"), "{r}");
+    assert!(!ids.contains(&"alsa:null"), "plugins are not offered: {r}");
+    let input = r["answer"]["input"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(input.contains("PulseAudio Sound Server"), "{input}");
+    assert!(
+        r["t_after"].as_f64().unwrap() > r["t_before"].as_f64().unwrap(),
+        "scores go on after the switch: {r}"
+    );
+    assert!(
+        stderr.contains("switched to PulseAudio Sound Server"),
+        "{stderr}"
+    );
+    let last: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&done.stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(last["final"], true);
+    let t = last["t"].as_f64().unwrap();
+    assert!(
+        (9.9..=11.0).contains(&t),
+        "one session across both devices: {t} s"
+    );
+}

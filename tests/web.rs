@@ -315,3 +315,21 @@ fn the_page_shows_named_moving_bars_in_chromium() {
         "the page subscribed: {stderr}"
     );
 }
+
+/// With a file as input there is no device to switch: the client is told why, and the file
+/// plays on.
+#[test]
+fn a_device_request_with_a_file_playing_is_answered_with_the_reason() {
+    let _serial = serial();
+    let origin = "http://mstag.test";
+    let live = Live::start(&["--duration", "5", "--ws-allow-origin", origin]);
+    let r = run_script("ws_clients.py", &["switch", &live.ws, origin, "alsa:pulse"]);
+    assert_eq!(r["devices"], serde_json::json!([]), "{r}");
+    let error = r["answer"]["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(error.contains("the input is a file"), "{error}");
+    let (last, stderr) = live.finish();
+    assert_eq!(last["final"], true);
+    assert!(stderr.contains("the input is a file"), "{stderr}");
+}

@@ -10,6 +10,8 @@ Scenarios:
             too many and too long controls are dropped (the last closes the connection).
   slow      one client never reads while another counts messages.
   full      connects until the server refuses (503).
+  switch    from the allowed origin, asks for the device whose id is the fourth argument
+            (or, with a file playing, for any device) and reports what the server said.
 """
 
 import asyncio
@@ -207,8 +209,27 @@ async def full():
     return out
 
 
+async def switch():
+    want = sys.argv[4] if len(sys.argv) > 4 else "alsa:pulse"
+    async with websockets.connect(URL, origin=ORIGIN) as ws:
+        h = await hello(ws)
+        before = await next_scores(ws)
+        await ws.send(json.dumps({"device": want}))
+        answer = await next_matching(ws, lambda m: "input" in m or "error" in m)
+        after = [await next_scores(ws) for _ in range(40)]
+    return {
+        "devices": h["devices"],
+        "input_before": h["input"],
+        "answer": answer,
+        "t_before": before["t"],
+        "t_after": after[-1]["t"],
+        "final_or_not": [m["final"] for m in after][-1],
+    }
+
+
 if SCENARIO == "reader":
     asyncio.run(reader())
 else:
-    result = asyncio.run({"rate": rate, "controls": controls, "slow": slow, "full": full}[SCENARIO]())
+    result = asyncio.run({"rate": rate, "controls": controls, "slow": slow, "full": full,
+                          "switch": switch}[SCENARIO]())
     print(json.dumps(result))

@@ -123,11 +123,18 @@ pub struct WebArgs {
     pub ws_allow_origin: Vec<String>,
 }
 
-/// What a client is told about the input when it connects.
+/// What a client is told about the input when it connects: with a device as input, the
+/// capture devices that can be opened now (ALSA plugins and unusable devices left out).
 pub fn greeting(input: String, devices: bool) -> Greeting {
+    use mstag::capture::device::{list_input_devices, DeviceKind};
     let devices = if devices {
-        mstag::capture::device::list_input_devices()
-            .map(|d| d.into_iter().map(|d| d.name).collect())
+        list_input_devices()
+            .map(|all| {
+                all.into_iter()
+                    .filter(|d| d.kind() == DeviceKind::Capture && d.default_config.is_some())
+                    .map(|d| (d.id, d.name))
+                    .collect()
+            })
             .unwrap_or_default()
     } else {
         Vec::new()

@@ -141,8 +141,9 @@ pub(crate) fn cue_value(cues: &Cues, e: CueEvent, t: f64) -> Value {
 pub struct Greeting {
     /// The input being analysed, in words.
     pub input: String,
-    /// Input devices a client may switch to (empty: none, e.g. a file is playing).
-    pub devices: Vec<String>,
+    /// Input devices a client may switch to, as (id, name): the id is what `{"device": ...}`
+    /// sends (empty: none, e.g. a file is playing).
+    pub devices: Vec<(String, String)>,
 }
 
 /// `{"hello": {...}}`: the tag and head names, the scale, the rate, the input and the devices,
@@ -170,7 +171,7 @@ pub(crate) fn hello_value(
         "scale": n.scale.name(),
         "rate_hz": rate_hz,
         "input": g.input,
-        "devices": g.devices,
+        "devices": g.devices.iter().map(|(id, name)| json!({"id": id, "name": name})).collect::<Vec<_>>(),
         "control": control,
         "cues": cue_state,
     }})

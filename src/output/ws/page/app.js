@@ -119,9 +119,10 @@ function onMessage(e) {
     $("scale").textContent = m.hello.scale === "raw" ? "" : `${m.hello.scale} values`;
     const d = $("device");
     d.innerHTML = '<option value="">(this input)</option>';
-    for (const name of m.hello.devices) {
+    for (const dev of m.hello.devices) {
       const o = document.createElement("option");
-      o.value = o.textContent = name;
+      o.value = dev.id;
+      o.textContent = dev.name;
       d.appendChild(o);
     }
     d.disabled = !state.control || m.hello.devices.length === 0;
