@@ -184,7 +184,7 @@ fn apply_std(x: &Array2<f64>, mean: &[f64], scale: &[f64]) -> Array2<f64> {
     y
 }
 
-/// A trained linear head in standardised space: weights [labels][dim], bias [labels].
+/// A trained linear head in standardised space: weights `[labels][dim]`, bias `[labels]`.
 struct Linear {
     w: Vec<Vec<f64>>,
     b: Vec<f64>,

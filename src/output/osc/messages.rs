@@ -134,7 +134,7 @@ impl OscMessages {
     ///
     /// # Errors
     /// [`Error::Output`] when a head's name clashes with the tags' addresses
-    /// ([`RESERVED_PARTS`]) or another head's, a label is called `top`, there are more than
+    /// (`RESERVED_PARTS`) or another head's, a label is called `top`, there are more than
     /// [`MAX_HEAD_LABELS`] labels, or a message would not fit in a packet.
     pub fn with_heads(mut self, heads: &[HeadLabels]) -> Result<OscMessages> {
         let refuse = |reason: String| Error::Output {

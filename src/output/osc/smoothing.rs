@@ -45,7 +45,7 @@ impl Smoother {
         self.alpha
     }
 
-    /// Smooths `values` in place (at most [`MAX_SMOOTHED`] of them: the tags, then the head
+    /// Smooths `values` in place (at most `MAX_SMOOTHED` of them: the tags, then the head
     /// labels).
     pub fn apply(&mut self, values: &mut [f32]) {
         let n = values.len().min(MAX_SMOOTHED);
