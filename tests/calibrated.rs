@@ -35,11 +35,26 @@ fn calibrated_values_are_the_quantile_map_of_the_raw_ones() {
         .expect("the bundled manifest has a calibration");
     let raw = live(&[]);
     let calibrated = live(&["--scale", "calibrated"]);
-    assert_eq!(raw.len(), calibrated.len(), "the same updates");
-    for (r, c) in raw.iter().zip(&calibrated) {
+    // Lines of the same update (the same `t`; --fast analyses the same segments each run,
+    // but a busy machine may skip different updates in the printing of the two runs).
+    let pairs: Vec<(&Value, &Value)> = raw
+        .iter()
+        .filter_map(|r| calibrated.iter().find(|c| c["t"] == r["t"]).map(|c| (r, c)))
+        .collect();
+    assert!(
+        pairs.len() * 2 >= raw.len() && pairs.len() >= 10,
+        "{} of {} updates in both runs",
+        pairs.len(),
+        raw.len()
+    );
+    assert_eq!(
+        raw.last().unwrap()["t"],
+        calibrated.last().unwrap()["t"],
+        "the same song"
+    );
+    for (r, c) in pairs {
         assert!(r.get("scale").is_none(), "raw lines have no scale key");
         assert_eq!(c["scale"], "calibrated");
-        assert_eq!(r["t"], c["t"]);
         for view in ["session", "window", "ema"] {
             for (i, tag) in manifest.tags.iter().enumerate() {
                 let x = r[view][tag].as_f64().unwrap() as f32;
