@@ -2,6 +2,8 @@
 //! read back by mutagen (PyPI), an independent tag reader: the values are the song's best
 //! tags, other tags survive, a second run replaces the field, the decoded audio is
 //! bit-identical, and read-only, changed or untaggable files are refused and left untouched.
+//! With `--genre-field` and `--mood-field` the files' own genre and mood fields get the names
+//! the table models/tag_fields.json gives the best genre and mood tags.
 
 mod common;
 
@@ -53,22 +55,28 @@ for path in sys.argv[1:]:
     m.save()
 "#;
 
-/// `{path: {"mstag": [values], "title": [..]}}` as mutagen reads them.
+/// `{path: {"mstag": [values], "title": [..], "genre": [..], "mood": [..]}}` as mutagen reads
+/// them (ID3 `TCON`/`TMOO` or Vorbis `GENRE`/`MOOD`).
 const READ: &str = r#"
 import sys, json, mutagen
 out = {}
 for path in sys.argv[1:]:
     m = mutagen.File(path)
     tags = m.tags or {}
-    vals, title = [], []
+    got = {"mstag": [], "title": [], "genre": [], "mood": []}
     for k in tags.keys():
         v = tags[k]
-        text = list(getattr(v, "text", v)) if not isinstance(v, str) else [v]
-        if "MSTAG_TAGS" in k.upper():
-            vals += [str(s) for s in text]
-        if k.upper() in ("TITLE", "TIT2"):
-            title += [str(s) for s in text]
-    out[path] = {"mstag": vals, "title": title}
+        text = [str(s) for s in (list(getattr(v, "text", v)) if not isinstance(v, str) else [v])]
+        key = k.upper()
+        if "MSTAG_TAGS" in key:
+            got["mstag"] += text
+        if key in ("TITLE", "TIT2"):
+            got["title"] += text
+        if key in ("GENRE", "TCON"):
+            got["genre"] += text
+        if key in ("MOOD", "TMOO"):
+            got["mood"] += text
+    out[path] = got
 print(json.dumps(out))
 "#;
 
@@ -201,4 +209,97 @@ fn read_only_changed_and_untaggable_files_are_left_untouched() {
         .filter(|n| n.starts_with(".mstag-"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// Every tag the genre/mood table names is one of the bundled models' tags.
+#[test]
+fn the_genre_and_mood_table_names_only_the_models_tags() {
+    let tags: Vec<String> = common::json(&common::manifest_path())["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    let table = mstag::metadata::FieldTable::bundled();
+    assert!(
+        table.genre.len() >= 10 && table.mood.len() >= 5,
+        "{table:?}"
+    );
+    for tag in table.genre.keys().chain(table.mood.keys()) {
+        assert!(
+            tags.contains(tag),
+            "{tag:?} is not a tag of the bundled models"
+        );
+    }
+}
+
+#[test]
+fn genre_and_mood_fields_get_the_tables_names_and_nothing_else_changes() {
+    use mstag::metadata::{Field, FieldTable};
+    let dir = common::TempDir::new("write-genre");
+    let files: Vec<PathBuf> = ["wav", "flac", "ogg", "mp3"]
+        .iter()
+        .map(|e| dir.path(&format!("song.{e}")))
+        .collect();
+    let names: Vec<&str> = files.iter().map(|p| s(p)).collect();
+    python(MAKE, &names);
+    let before: Vec<_> = files.iter().map(|f| decoded(f)).collect();
+    let tag_names: Vec<String> = common::json(&common::manifest_path())["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    let mut args = vec![
+        "tag",
+        "-q",
+        "--format",
+        "json",
+        "--write-tags",
+        "--genre-field",
+    ];
+    args.extend(["--mood-field", "--tag-threshold", "0"]);
+    args.extend(&names);
+    let out = mstag(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let results: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let read = read_tags(&files);
+    let table = FieldTable::bundled();
+    for (i, f) in files.iter().enumerate() {
+        let scores: Vec<f32> = tag_names
+            .iter()
+            .map(|n| results[i]["tags"][n].as_f64().unwrap() as f32)
+            .collect();
+        let genre = table.values(Field::Genre, &tag_names, &scores, 0.0);
+        let mood = table.values(Field::Mood, &tag_names, &scores, 0.0);
+        assert_eq!(genre.len(), 3, "three genres above 0: {genre:?}");
+        assert!(!mood.is_empty());
+        let got = &read[s(f)];
+        assert_eq!(got["genre"], serde_json::json!(genre), "{}", f.display());
+        assert_eq!(got["mood"], serde_json::json!(mood), "{}", f.display());
+        assert_eq!(got["title"], serde_json::json!(["a title of mine"]));
+        assert!(!got["mstag"].as_array().unwrap().is_empty());
+        assert_eq!(mstag::metadata::read_field(f, Field::Genre).unwrap(), genre);
+        assert_eq!(
+            &decoded(f),
+            &before[i],
+            "{}: the audio changed",
+            f.display()
+        );
+    }
+    // Nothing strong enough: the genre already there stays.
+    let mut args = vec![
+        "tag",
+        "-q",
+        "--write-tags",
+        "--genre-field",
+        "--tag-threshold",
+        "1",
+    ];
+    args.push(names[1]);
+    assert!(mstag(&args).status.success());
+    assert_eq!(
+        read_tags(&files[1..2])[names[1]]["genre"],
+        read[names[1]]["genre"]
+    );
 }

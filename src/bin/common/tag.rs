@@ -84,6 +84,15 @@ pub struct TagArgs {
     #[arg(long, default_value_t = 0.25, value_name = "SCORE", requires = "write_tags",
           value_parser = unit_score)]
     tag_threshold: f32,
+    /// With --write-tags: also put the best genre tags' names (at most 3, above
+    /// --tag-threshold) into the file's genre field (ID3 TCON, Vorbis GENRE, MP4 ©gen); which
+    /// tags are genres, and their names, is the table models/tag_fields.json
+    #[arg(long, requires = "write_tags")]
+    genre_field: bool,
+    /// With --write-tags: the same for moods, into the mood field (ID3v2.4 TMOO, Vorbis MOOD,
+    /// an MP4 MOOD freeform atom)
+    #[arg(long, requires = "write_tags")]
+    mood_field: bool,
     /// With --write-tags: the most tags written per file (synonyms count once)
     #[arg(long, default_value_t = 5, value_name = "N", requires = "write_tags",
           value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -247,35 +256,61 @@ impl Finisher<'_> {
 
     /// `--write-tags` for file `k`: says on stderr what it did or would do; false on failure.
     fn write_tags(&self, k: usize, path: &Path, scores: &[f32]) -> bool {
+        use mstag::metadata::{read_field, write_fields, Field, FieldTable};
         let a = self.args;
-        let values =
-            mstag::metadata::tag_values(self.tags, scores, a.tag_threshold, a.tag_top.into());
-        let shown = if values.is_empty() {
-            "(none)".to_string()
-        } else {
-            values.join(", ")
+        let mut fields = vec![(
+            Field::Tags,
+            mstag::metadata::tag_values(self.tags, scores, a.tag_threshold, a.tag_top.into()),
+        )];
+        let table = FieldTable::bundled();
+        for (wanted, field) in [(a.genre_field, Field::Genre), (a.mood_field, Field::Mood)] {
+            if !wanted {
+                continue;
+            }
+            let values = table.values(field, self.tags, scores, a.tag_threshold);
+            // No genre (or mood) strong enough: the file keeps the one it has.
+            if !values.is_empty() {
+                fields.push((field, values));
+            }
+        }
+        let shown = |values: &[String]| {
+            if values.is_empty() {
+                "(none)".to_string()
+            } else {
+                values.join(", ")
+            }
         };
-        let field = mstag::metadata::FIELD;
         if a.dry_run {
-            let now = mstag::metadata::read_values(path)
-                .map(|v| {
-                    if v.is_empty() {
-                        "nothing".into()
-                    } else {
-                        v.join(", ")
-                    }
-                })
-                .unwrap_or_else(|e| format!("unreadable: {e}"));
-            eprintln!(
-                "mstag: {}: would write {field} = {shown} (now {now})",
-                path.display()
-            );
+            for (field, values) in &fields {
+                let now = read_field(path, *field)
+                    .map(|v| {
+                        if v.is_empty() {
+                            "nothing".into()
+                        } else {
+                            v.join(", ")
+                        }
+                    })
+                    .unwrap_or_else(|e| format!("unreadable: {e}"));
+                eprintln!(
+                    "mstag: {}: would write {} = {} (now {now})",
+                    path.display(),
+                    field.name(),
+                    shown(values)
+                );
+            }
             return true;
         }
-        match mstag::metadata::write_values(path, &values, self.stamps.get(k).copied().flatten()) {
-            Ok(_) => {
+        match write_fields(path, &fields, self.stamps.get(k).copied().flatten()) {
+            Ok(()) => {
                 if !a.quiet {
-                    eprintln!("mstag: {}: {field} = {shown}", path.display());
+                    for (field, values) in &fields {
+                        eprintln!(
+                            "mstag: {}: {} = {}",
+                            path.display(),
+                            field.name(),
+                            shown(values)
+                        );
+                    }
                 }
                 true
             }
