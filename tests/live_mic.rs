@@ -89,6 +89,15 @@ impl Pulse {
         }
     }
 
+    /// A server with the demo clip playing into its null sink, past the sink's start-up (it
+    /// runs in 2 s blocks until a low-latency client is attached).
+    fn with_demo_playing() -> Pulse {
+        let mut p = Pulse::start();
+        p.play(&common::demo_clip());
+        std::thread::sleep(Duration::from_secs(2));
+        p
+    }
+
     fn play(&mut self, clip: &Path) {
         let mut c = Command::new("pacat");
         self.env(&mut c);
@@ -115,6 +124,15 @@ impl Drop for Pulse {
     }
 }
 
+/// True (and says so) when MSTAG_SKIP_LIVE asks to skip the live tests.
+fn skip_live() -> bool {
+    let skip = std::env::var_os("MSTAG_SKIP_LIVE").is_some();
+    if skip {
+        eprintln!("MSTAG_SKIP_LIVE set: live microphone test skipped");
+    }
+    skip
+}
+
 fn have(cmd: &str) -> bool {
     Command::new("sh")
         .arg("-c")
@@ -127,20 +145,16 @@ fn have(cmd: &str) -> bool {
 
 #[test]
 fn mic_capture_through_pulseaudio_reports_the_tags_of_what_it_heard() {
-    if std::env::var_os("MSTAG_SKIP_LIVE").is_some() {
-        eprintln!("MSTAG_SKIP_LIVE set: live microphone test skipped");
+    if skip_live() {
         return;
     }
     assert!(
         have("pulseaudio") && have("pacat") && have("pactl"),
         "pulseaudio and pulseaudio-utils are needed (or set MSTAG_SKIP_LIVE=1)"
     );
-    let mut pulse = Pulse::start();
+    let pulse = Pulse::with_demo_playing();
     let dir = common::TempDir::new("live");
     let recorded = dir.path("heard.wav");
-    pulse.play(&common::demo_clip());
-    // The null sink runs in 2 s blocks until a low-latency client is attached.
-    std::thread::sleep(Duration::from_secs(2));
     let mut c = Command::new(env!("CARGO_BIN_EXE_mstag-live"));
     pulse.env(&mut c);
     let out = c
@@ -223,13 +237,10 @@ fn mic_capture_through_pulseaudio_reports_the_tags_of_what_it_heard() {
 
 #[test]
 fn sound_server_restart_mid_run_reconnects_and_keeps_the_session() {
-    if std::env::var_os("MSTAG_SKIP_LIVE").is_some() {
-        eprintln!("MSTAG_SKIP_LIVE set: live microphone test skipped");
+    if skip_live() {
         return;
     }
-    let mut pulse = Pulse::start();
-    pulse.play(&common::demo_clip());
-    std::thread::sleep(Duration::from_secs(2));
+    let mut pulse = Pulse::with_demo_playing();
     let mut c = Command::new(env!("CARGO_BIN_EXE_mstag-live"));
     pulse.env(&mut c);
     let child = c
@@ -290,13 +301,10 @@ fn sound_server_restart_mid_run_reconnects_and_keeps_the_session() {
 #[test]
 fn a_page_client_switches_the_input_device_and_the_session_goes_on() {
     use std::io::{BufRead, BufReader};
-    if std::env::var_os("MSTAG_SKIP_LIVE").is_some() {
-        eprintln!("MSTAG_SKIP_LIVE set: live microphone test skipped");
+    if skip_live() {
         return;
     }
-    let mut pulse = Pulse::start();
-    pulse.play(&common::demo_clip());
-    std::thread::sleep(Duration::from_secs(2));
+    let pulse = Pulse::with_demo_playing();
     let origin = "http://mstag.test";
     let mut c = Command::new(env!("CARGO_BIN_EXE_mstag-live"));
     pulse.env(&mut c);

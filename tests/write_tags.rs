@@ -89,6 +89,28 @@ fn read_tags(files: &[PathBuf]) -> Value {
     serde_json::from_str(&python(READ, &args)).unwrap()
 }
 
+/// The bundled models' tag names.
+fn model_tags() -> Vec<String> {
+    common::json(&common::manifest_path())["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// MAKE's song as WAV, FLAC, Ogg and MP3 in `dir`, and their decoded audio.
+fn four_songs(dir: &common::TempDir) -> (Vec<PathBuf>, Vec<(Vec<u32>, u32, usize)>) {
+    let files: Vec<PathBuf> = ["wav", "flac", "ogg", "mp3"]
+        .iter()
+        .map(|e| dir.path(&format!("song.{e}")))
+        .collect();
+    let names: Vec<&str> = files.iter().map(|p| s(p)).collect();
+    python(MAKE, &names);
+    let before = files.iter().map(|f| decoded(f)).collect();
+    (files, before)
+}
+
 fn decoded(p: &Path) -> (Vec<u32>, u32, usize) {
     let (x, rate, ch) = mstag::decode::decode_all(p).unwrap();
     (x.iter().map(|v| v.to_bits()).collect(), rate, ch)
@@ -97,19 +119,9 @@ fn decoded(p: &Path) -> (Vec<u32>, u32, usize) {
 #[test]
 fn tags_go_into_four_formats_and_the_audio_stays_bit_identical() {
     let dir = common::TempDir::new("write-tags");
-    let files: Vec<PathBuf> = ["wav", "flac", "ogg", "mp3"]
-        .iter()
-        .map(|e| dir.path(&format!("song.{e}")))
-        .collect();
+    let (files, before) = four_songs(&dir);
     let names: Vec<&str> = files.iter().map(|p| s(p)).collect();
-    python(MAKE, &names);
-    let before: Vec<_> = files.iter().map(|f| decoded(f)).collect();
-    let tag_names: Vec<String> = common::json(&common::manifest_path())["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap().to_string())
-        .collect();
+    let tag_names = model_tags();
 
     // A dry run changes nothing.
     let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
@@ -214,12 +226,7 @@ fn read_only_changed_and_untaggable_files_are_left_untouched() {
 /// Every tag the genre/mood table names is one of the bundled models' tags.
 #[test]
 fn the_genre_and_mood_table_names_only_the_models_tags() {
-    let tags: Vec<String> = common::json(&common::manifest_path())["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap().to_string())
-        .collect();
+    let tags = model_tags();
     let table = mstag::metadata::FieldTable::bundled();
     assert!(
         table.genre.len() >= 10 && table.mood.len() >= 5,
@@ -237,19 +244,9 @@ fn the_genre_and_mood_table_names_only_the_models_tags() {
 fn genre_and_mood_fields_get_the_tables_names_and_nothing_else_changes() {
     use mstag::metadata::{Field, FieldTable};
     let dir = common::TempDir::new("write-genre");
-    let files: Vec<PathBuf> = ["wav", "flac", "ogg", "mp3"]
-        .iter()
-        .map(|e| dir.path(&format!("song.{e}")))
-        .collect();
+    let (files, before) = four_songs(&dir);
     let names: Vec<&str> = files.iter().map(|p| s(p)).collect();
-    python(MAKE, &names);
-    let before: Vec<_> = files.iter().map(|f| decoded(f)).collect();
-    let tag_names: Vec<String> = common::json(&common::manifest_path())["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap().to_string())
-        .collect();
+    let tag_names = model_tags();
     let mut args = vec![
         "tag",
         "-q",
