@@ -99,8 +99,11 @@ fn model_tags() -> Vec<String> {
         .collect()
 }
 
+/// Decoded audio as bits, with its rate and channel count.
+type Decoded = (Vec<u32>, u32, usize);
+
 /// MAKE's song as WAV, FLAC, Ogg and MP3 in `dir`, and their decoded audio.
-fn four_songs(dir: &common::TempDir) -> (Vec<PathBuf>, Vec<(Vec<u32>, u32, usize)>) {
+fn four_songs(dir: &common::TempDir) -> (Vec<PathBuf>, Vec<Decoded>) {
     let files: Vec<PathBuf> = ["wav", "flac", "ogg", "mp3"]
         .iter()
         .map(|e| dir.path(&format!("song.{e}")))
@@ -111,7 +114,7 @@ fn four_songs(dir: &common::TempDir) -> (Vec<PathBuf>, Vec<(Vec<u32>, u32, usize
     (files, before)
 }
 
-fn decoded(p: &Path) -> (Vec<u32>, u32, usize) {
+fn decoded(p: &Path) -> Decoded {
     let (x, rate, ch) = mstag::decode::decode_all(p).unwrap();
     (x.iter().map(|v| v.to_bits()).collect(), rate, ch)
 }
