@@ -411,7 +411,10 @@ fn switch_device(
                 report(&event);
                 Ok(Source::describe_device(d))
             }
-            Err(e) => Err(super::web::describe_switch(name, e)),
+            Err(e) => Err(format!(
+                "cannot switch to {name:?}: {}",
+                mstag::error::report(&e)
+            )),
         },
         Some(Source::File(_)) => Err("the input is a file: there is no device to switch".into()),
         None => Err("the input has already stopped".into()),

@@ -141,8 +141,3 @@ pub fn greeting(input: String, devices: bool) -> Greeting {
     };
     Greeting { input, devices }
 }
-
-/// For `anyhow` context on a failed switch.
-pub fn describe_switch(name: &str, e: mstag::Error) -> String {
-    format!("cannot switch to {name:?}: {}", mstag::error::report(&e))
-}
