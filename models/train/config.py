@@ -3,13 +3,19 @@
 Everything the Rust engine needs from here is written into models/manifest.json
 by export.py; nothing about the models is hard-coded on the Rust side.
 """
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent.parent
-MODELS = REPO / "models"
-CACHE = ROOT / "cache"          # downloads, rendered and converted audio (ignored by git)
-WORK = ROOT / "work"            # labels, features, checkpoints (ignored by git)
+# The three folders can be moved (a dry run on a few tracks, say) with MSTAG_TRAIN_CACHE,
+# MSTAG_TRAIN_WORK and MSTAG_TRAIN_OUT; the last one takes models/*.onnx, the manifest, the
+# demo, EVAL.md and the golden fixtures, which otherwise go where the Rust side reads them.
+MODELS = Path(os.environ.get("MSTAG_TRAIN_OUT", REPO / "models"))
+FIXTURES = Path(os.environ["MSTAG_TRAIN_OUT"]) / "fixtures" if "MSTAG_TRAIN_OUT" in os.environ \
+    else REPO / "tests" / "fixtures"
+CACHE = Path(os.environ.get("MSTAG_TRAIN_CACHE", ROOT / "cache"))   # downloads and audio (ignored by git)
+WORK = Path(os.environ.get("MSTAG_TRAIN_WORK", ROOT / "work"))      # labels, features, checkpoints (ignored)
 
 # Front end (Lee & Nam 2017: 22,050 Hz, ~23 ms frames).
 SAMPLE_RATE = 22050

@@ -24,12 +24,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from config import (MODELS, REPO, WORK, TAGS, SCALES, KERNEL, HIDDEN, N_MELS, SAMPLE_RATE, N_FFT,  # noqa: E402
+from config import (FIXTURES, MODELS, WORK, TAGS, SCALES, KERNEL, HIDDEN, N_MELS, SAMPLE_RATE, N_FFT,  # noqa: E402
                     HOP, F_MIN, F_MAX, LOG_C, SILENCE_GATE)
 import frontend  # noqa: E402
 
 OPSET = 17
-FIXTURES = REPO / "tests" / "fixtures"
 
 
 def bn_fold(conv, bn):

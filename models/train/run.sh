@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 need=()
-for p in fluidsynth fluid-soundfont-gm lmms espeak-ng; do
+# Renderers and synthesisers the sources need (the music itself is fetched by gather.py).
+for p in fluidsynth lmms espeak-ng mma openmpt123; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -19,4 +20,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet -r requirements.txt
 .venv/bin/pip install --quiet --no-deps musicnn==0.1.0
+# pysinsy (the singing voice) builds from source against the venv's numpy and Cython.
+.venv/bin/python -c "import pysinsy" 2>/dev/null ||
+  .venv/bin/pip install --quiet --no-build-isolation pysinsy==0.0.5
 exec .venv/bin/python pipeline.py "$@"
