@@ -24,15 +24,22 @@ from label import PATCH_SECONDS  # noqa: E402
 FRAME_S = HOP / SAMPLE_RATE
 
 
-def load_tracks():
+def load_tracks(augmented=True):
+    """Tracks with their mel frames and ensemble taggram; with `augmented`, also the
+    augmented copies of training tracks that label.py made (work/augmented.json)."""
+    from label import npz_path
     tracks = json.loads((CACHE / "tracks.json").read_text())
+    aug_file = WORK / "augmented.json"
+    if augmented and aug_file.exists():
+        tracks += json.loads(aug_file.read_text())
     out = []
     for t in tracks:
-        f = WORK / "tracks" / (t["id"].replace("/", "__") + ".npz")
+        f = npz_path(t["id"])
         if not f.exists():
             continue
         z = np.load(f)
-        t = dict(t, mel=z["mel"].astype(np.float32), taggram=z["taggram"])
+        t = dict(t, mel=z["mel"].astype(np.float32), taggram=z["taggram"],
+                 mtt=z["mtt"] if "mtt" in z else z["taggram"])
         if len(t["taggram"]) == 0 or len(t["mel"]) < 54:
             continue
         out.append(t)
@@ -98,22 +105,60 @@ def make_segment_set(tracks, scale, hop):
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def train_cnn(scale, train, val, epochs):
+class SegmentBatches(tf.keras.utils.Sequence):
+    """Random segments of the training tracks, drawn anew each epoch.
+
+    Sources are balanced: a track's chance to be drawn is proportional to its length divided
+    by the square root of its source's total length, so ten hours of one game's music do not
+    drown an hour of singing. Targets: the teacher patch covering the segment's centre, with
+    ground truth applied (segment_labels)."""
+
+    def __init__(self, tracks, scale, per_epoch, batch=256, seed=SEED):
+        super().__init__()
+        self.tracks = [t for t in tracks if len(t["mel"]) >= scale["frames"]]
+        self.F = scale["frames"]
+        self.batch = batch
+        self.per_epoch = per_epoch
+        self.rng = np.random.default_rng(seed)
+        src_len = {}
+        for t in self.tracks:
+            key = t["source"].split(":")[0]
+            src_len[key] = src_len.get(key, 0) + len(t["mel"])
+        w = np.array([len(t["mel"]) / np.sqrt(src_len[t["source"].split(":")[0]]) for t in self.tracks])
+        self.p = w / w.sum()
+        self.on_epoch_end()
+
+    def on_epoch_end(self):
+        ti = self.rng.choice(len(self.tracks), size=self.per_epoch, p=self.p)
+        starts = [int(self.rng.integers(0, len(self.tracks[i]["mel"]) - self.F + 1)) for i in ti]
+        self.index = list(zip(ti, starts))
+
+    def __len__(self):
+        return self.per_epoch // self.batch
+
+    def __getitem__(self, k):
+        pairs = self.index[k * self.batch:(k + 1) * self.batch]
+        x = np.stack([self.tracks[i]["mel"][s:s + self.F] for i, s in pairs])
+        y = np.stack([segment_labels(self.tracks[i], np.array([s]), self.F)[0] for i, s in pairs])
+        return x, y
+
+
+def train_cnn(scale, train, val, epochs, per_epoch=None):
     tf.keras.utils.set_random_seed(SEED)
-    hop = max(1, scale["frames"] // 2)  # overlapping segments for training only
-    xtr, ytr = make_segment_set(train, scale, hop)
+    per_epoch = per_epoch or int(os.environ.get("MSTAG_SEGMENTS_PER_EPOCH", "200000"))
     xva, yva = make_segment_set(val, scale, scale["frames"])
-    mu = xtr.mean(axis=(0, 1)).astype(np.float32)
-    sigma = (xtr.std(axis=(0, 1)) + 1e-3).astype(np.float32)
+    sample = np.concatenate([t["mel"][:: 7] for t in train])
+    mu = sample.mean(axis=0).astype(np.float32)
+    sigma = (sample.std(axis=0) + 1e-3).astype(np.float32)
     model, feat = build_cnn(scale, mu, sigma)
-    model.compile(tf.keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
+    model.compile(tf.keras.optimizers.AdamW(1e-3, weight_decay=1e-4), loss="binary_crossentropy",
                   metrics=[tf.keras.metrics.AUC(name="auc", multi_label=True, num_labels=len(TAGS))])
     stop = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
     lr = tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=1)
     t0 = time.time()
-    hist = model.fit(xtr, ytr, batch_size=128, epochs=epochs, validation_data=(xva, yva),
+    hist = model.fit(SegmentBatches(train, scale, per_epoch), epochs=epochs, validation_data=(xva, yva),
                      callbacks=[stop, lr], verbose=2)
-    print(f"  {scale['name']}: {len(xtr)} train segments, {time.time()-t0:.0f} s", flush=True)
+    print(f"  {scale['name']}: {per_epoch} segments per epoch, {time.time()-t0:.0f} s", flush=True)
     return model, feat, mu, sigma, {k: [float(v) for v in vs] for k, vs in hist.history.items()}
 
 
@@ -179,19 +224,24 @@ def make_clip_set(tracks, feats, seed):
     return np.array(X, np.float32), np.array(Y, np.float32), meta
 
 
-def train_classifier(xtr, ytr, xva, yva, epochs=60, seed=SEED):
+def train_classifier(xtr, ytr, xva, yva, epochs=80, seed=SEED, wtr=None):
+    """The song-level DNN: standardised inputs (every feature z-scored on the training clips,
+    so every level and scale enters on the same scale), input dropout, one hidden layer with
+    dropout and L2 weight decay, early stopping on the validation clips."""
     tf.keras.utils.set_random_seed(seed)
     mu = xtr.mean(axis=0)
     sd = xtr.std(axis=0) + 1e-3
+    reg = tf.keras.regularizers.l2(1e-4)
     x_in = tf.keras.Input((xtr.shape[1],), name="features")
-    h = tf.keras.layers.Dense(HIDDEN, activation="relu", name="fc1")(x_in)
+    h = tf.keras.layers.Dropout(0.2)(x_in)
+    h = tf.keras.layers.Dense(HIDDEN, activation="relu", name="fc1", kernel_regularizer=reg)(h)
     h = tf.keras.layers.Dropout(0.5)(h)
-    y = tf.keras.layers.Dense(len(TAGS), activation="sigmoid", name="fc2")(h)
+    y = tf.keras.layers.Dense(len(TAGS), activation="sigmoid", name="fc2", kernel_regularizer=reg)(h)
     m = tf.keras.Model(x_in, y)
     m.compile(tf.keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
     stop = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=6, restore_best_weights=True)
-    m.fit((xtr - mu) / sd, ytr, batch_size=64, epochs=epochs, validation_data=((xva - mu) / sd, yva),
-          callbacks=[stop], verbose=0)
+    m.fit((xtr - mu) / sd, ytr, sample_weight=wtr, batch_size=128, epochs=epochs,
+          validation_data=((xva - mu) / sd, yva), callbacks=[stop], verbose=0)
     return m, mu.astype(np.float32), sd.astype(np.float32)
 
 
@@ -206,12 +256,24 @@ def main():
     ckpt = WORK / "ckpt"
     ckpt.mkdir(parents=True, exist_ok=True)
     feat_models, histories = [], {}
+    log = ckpt / "train_log.json"
+    if log.exists():
+        histories = json.loads(log.read_text()).get("histories", {})
     for scale in SCALES:
-        model, feat, mu, sigma, hist = train_cnn(scale, split["train"], split["val"], epochs)
+        weights = ckpt / f"{scale['name']}.weights.h5"
+        norm = ckpt / f"{scale['name']}_norm.npz"
+        if weights.exists() and norm.exists() and scale["name"] in histories:
+            z = np.load(norm)        # trained by an earlier, interrupted run: reuse it
+            model, feat = build_cnn(scale, z["mu"], z["sigma"])
+            model.load_weights(str(weights))
+            print(f"  {scale['name']}: reusing {weights.name}", flush=True)
+        else:
+            model, feat, mu, sigma, hist = train_cnn(scale, split["train"], split["val"], epochs)
+            np.savez(norm, mu=mu, sigma=sigma)
+            model.save_weights(str(weights))
+            histories[scale["name"]] = hist
+            log.write_text(json.dumps({"histories": histories}, indent=1))
         feat_models.append(feat)
-        model.save_weights(str(ckpt / f"{scale['name']}.weights.h5"))
-        np.savez(ckpt / f"{scale['name']}_norm.npz", mu=mu, sigma=sigma)
-        histories[scale["name"]] = hist
     feats = {s: track_segment_features(feat_models, split[s]) for s in split}
     sets = {s: make_clip_set(split[s], feats[s], SEED + i) for i, s in enumerate(split)}
     np.savez(ckpt / "clips.npz", **{f"{s}_{k}": v for s in sets for k, v in zip(("X", "Y"), sets[s][:2])})
@@ -219,7 +281,7 @@ def main():
     clf, mu, sd = train_classifier(sets["train"][0], sets["train"][1], sets["val"][0], sets["val"][1])
     clf.save_weights(str(ckpt / "classifier.weights.h5"))
     np.savez(ckpt / "classifier_norm.npz", mu=mu, sd=sd)
-    (ckpt / "train_log.json").write_text(json.dumps({"histories": histories,
+    log.write_text(json.dumps({"histories": histories,
                                                      "seconds": time.time() - t_start}, indent=1))
     print(f"trained in {time.time()-t_start:.0f} s", flush=True)
 
