@@ -6,7 +6,7 @@ import time
 
 from config import WORK
 
-STAGES = ["gather", "label", "train", "export", "demo", "eval"]
+STAGES = ["gather", "label", "train", "export", "calibrate", "demo", "eval"]
 
 
 def main(argv):
