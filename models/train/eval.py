@@ -1,49 +1,41 @@
-"""Stage 6: the paper's ablation on the held-out test tracks, written to models/EVAL.md.
+"""Stage 6: evaluation on the held-out test split, written to models/EVAL.md.
 
-Features come from the exported ONNX models (what mstag ships). For each feature set a
-classifier is trained with the same recipe on the training clips:
-  1. one scale (27 frames), last layer only      (the paper's "local" baseline)
-  2. one scale (27 frames), top three layers     (+ multi-level)
-  3. three scales, top three layers each         (+ multi-level and multi-scale; shipped)
-Scores: macro ROC-AUC and PR-AUC against the teacher's labels (clip mean >= 0.5) and against
-ground-truth instrument labels of the MIDI-rendered test tracks; the teacher's own score on
-the ground truth as a reference.
+* The paper's ablation (one scale last layer / + multi-level / + multi-scale), classifiers
+  trained with paired seeds on the exported models' features, with bootstrap intervals over
+  test tracks for the difference that matters (multi-level + multi-scale minus one scale).
+* Every tag the test split can judge: against ground truth (instruments from MIDI programs,
+  MMA genres, sung or not, tempo and loudness of generated pieces) and, for the rest, against
+  the teacher. v2 (shipped), v1 (git history) and the teacher side by side.
+* The instrument test on the held-out soundfont; non-music signals; pipeline timings.
 """
 import json
-import platform
 import time
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from config import MODELS, WORK, TAGS, SCALES, SEED
+from evaluation import bootstrap_diff, macro_auc, per_tag_auc, rank_of, song_scores, truth_matrix, v1_models
 from export import OnnxTagger
-from label import PATCH_SECONDS
-from train import clip_label, clip_windows, load_tracks, train_classifier, FRAME_S
+from report import write_report
+from sources.midi_render import INSTRUMENT_TAGS
+from sources.nonmusic import KINDS, signal
+from teacher import PATCH_SECONDS
+from train import FRAME_S, clip_label, clip_windows, load_tracks, train_classifier
+import frontend
 
-GT_TAGS = ["piano", "guitar", "strings", "violin", "cello", "flute", "harp", "harpsichord", "drums",
-           "synth", "sitar"]
-PAPER = {"1": 0.8981, "2": 0.9002, "3": 0.9017}
-SEEDS = 5  # classifiers per feature set; the table gives mean ± standard deviation
-
-
-def macro(y_true, y_score, tags):
-    roc, pr, used = [], [], []
-    for j, t in enumerate(tags):
-        yt = y_true[:, j]
-        if yt.sum() < 3 or (1 - yt).sum() < 3:
-            continue
-        roc.append(roc_auc_score(yt, y_score[:, j]))
-        pr.append(average_precision_score(yt, y_score[:, j]))
-        used.append(t)
-    return (float(np.mean(roc)) if roc else float("nan"), float(np.mean(pr)) if pr else float("nan"), used)
+V1_COMMIT = "4224ae4"      # the last commit that shipped the v1 models
+SEEDS = int(__import__("os").environ.get("MSTAG_EVAL_SEEDS", "5"))
+NOT_MUSIC = ("nonmusic", "speech", "instrument_test")
+GENRE_TAGS = ["rock", "pop", "country", "dance", "techno", "electronic", "metal", "classical"]
 
 
 def clip_sets(tracks, per_track, seed):
+    """Clips (windows of 10/20/30 s and whole tracks): features, teacher labels, training
+    targets, track index, and whether the clip is the whole track."""
     rng = np.random.default_rng(seed)
-    X, Yt, Yl, G, Gm = [], [], [], [], []
-    for t, segs in zip(tracks, per_track):
-        for a, b in clip_windows(len(t["mel"]), rng):
+    X, Yt, Yl, G, W = [], [], [], [], []
+    for ti, (t, segs) in enumerate(zip(tracks, per_track)):
+        for k, (a, b) in enumerate(clip_windows(len(t["mel"]), rng)):
             parts = []
             for s, f in zip(SCALES, segs):
                 F, H = s["frames"], s["hop_frames"]
@@ -55,131 +47,146 @@ def clip_sets(tracks, per_track, seed):
             if parts is None:
                 continue
             X.append(np.concatenate(parts).astype(np.float32))
+            lab = clip_label(t, a, b)
             pa = int(a * FRAME_S / PATCH_SECONDS)
-            pb = max(pa + 1, int(np.ceil(b * FRAME_S / PATCH_SECONDS)))
-            Yt.append(t["taggram"][pa:pb].mean(axis=0))
-            Yl.append(clip_label(t, a, b))
-            gt = t.get("gt") or {}
-            G.append([float(gt.get(x, 0)) for x in GT_TAGS])
-            Gm.append(t["source"] in ("generated", "music21"))
-    return np.array(X), np.array(Yt), np.array(Yl), np.array(G), np.array(Gm, bool)
+            Yt.append(t["taggram"][pa:max(pa + 1, int(np.ceil(b * FRAME_S / PATCH_SECONDS)))].mean(axis=0))
+            Yl.append(lab)
+            G.append(ti)
+            W.append(k == 0)
+    return np.array(X), np.array(Yt), np.array(Yl), np.array(G), np.array(W, bool)
+
+
+def ablation(v2, split):
+    feats = {s: [v2.segment_features(t["mel"], batched=True, gate=False) for t in split[s]] for s in split}
+    sets = {s: clip_sets(split[s], feats[s], SEED + 7 + i) for i, s in enumerate(split)}
+    widths = [sum(lv["width"] for lv in s["levels"]) for s in v2.manifest["scales"]]
+    offs = np.cumsum([0] + widths)
+    last = [s["levels"][-1]["width"] for s in v2.manifest["scales"]]
+    names = [s["name"] for s in SCALES]
+    k27 = names.index("s27")
+    configs = {
+        "1": ("one scale (27 frames), last layer", np.arange(offs[k27 + 1] - last[k27], offs[k27 + 1])),
+        "2": ("one scale (27 frames), multi-level", np.arange(offs[k27], offs[k27 + 1])),
+        "3": ("multi-level + multi-scale (as shipped)", np.arange(offs[-1])),
+        "ms": ("multi-scale, last layers only", np.concatenate([np.arange(offs[k + 1] - last[k], offs[k + 1])
+                                                                for k in range(len(names))])),
+    }
+    for k, s in enumerate(SCALES):
+        if s["name"] != "s27":
+            configs[f"1{s['name']}"] = (f"one scale ({s['frames']} frames), last layer",
+                                        np.arange(offs[k + 1] - last[k], offs[k + 1]))
+    Xtr, _, Ltr, _, _ = sets["train"]
+    Xva, _, Lva, _, _ = sets["val"]
+    Xte, Yte, _, Gte, Wte = sets["test"]
+    music = np.array([split["test"][g]["source"] not in NOT_MUSIC for g in Gte])
+    teacher_bin = np.where(music[:, None], (Yte >= 0.5).astype(float), np.nan)
+    gt_tracks = truth_matrix(split["test"])
+    gt_clips = gt_tracks[Gte]
+    rows, preds = {}, {}
+    for key, (name, cols) in configs.items():
+        runs, ps = [], []
+        for k in range(SEEDS):
+            clf, mu, sd = train_classifier(Xtr[:, cols], Ltr, Xva[:, cols], Lva, seed=SEED + k)
+            p = clf.predict((Xte[:, cols] - mu) / sd, verbose=0, batch_size=1024)
+            ps.append(p)
+            rt, used_t = macro_auc(teacher_bin, p)
+            rg, used_g = macro_auc(gt_clips[Wte], p[Wte])
+            runs.append((rt, rg))
+        r = np.array(runs)
+        rows[key] = {"name": name, "dim": len(cols), "runs": r.tolist(), "mean": r.mean(0).tolist(),
+                     "sd": r.std(0).tolist(), "tags_teacher": len(used_t), "tags_gt": len(used_g)}
+        preds[key] = np.mean(ps, axis=0)
+        print(f"  {key}: {name}: teacher {r[:, 0].mean():.4f}±{r[:, 0].std():.4f}, "
+              f"ground truth {r[:, 1].mean():.4f}±{r[:, 1].std():.4f}", flush=True)
+    paired = np.array(rows["3"]["runs"]) - np.array(rows["1"]["runs"])
+    ci_t = bootstrap_diff(teacher_bin, preds["3"], preds["1"], Gte, seed=1)
+    ci_g = bootstrap_diff(gt_clips[Wte], preds["3"][Wte], preds["1"][Wte], Gte[Wte], seed=2)
+    return {"rows": rows, "paired": paired.tolist(), "ci_teacher": ci_t, "ci_gt": ci_g,
+            "clips": {s: int(len(sets[s][0])) for s in sets}}
+
+
+def tag_table(test, S2, S1, T):
+    """Per tag: AUC on test tracks against ground truth where known, else against the teacher
+    (ensemble track mean >= 0.5, music tracks only)."""
+    gt = truth_matrix(test)
+    music = np.array([t["source"] not in NOT_MUSIC for t in test])
+    tb = np.where(music[:, None], (T >= 0.5).astype(float), np.nan)
+    out = {}
+    g2, g1, gT = per_tag_auc(gt, S2), per_tag_auc(gt, S1), per_tag_auc(gt, T)
+    t2, t1 = per_tag_auc(tb, S2), per_tag_auc(tb, S1)
+    for j, tag in enumerate(TAGS):
+        if tag in g2:
+            yt = gt[:, j][~np.isnan(gt[:, j])]
+            out[tag] = {"truth": "ground truth", "pos": int(yt.sum()), "neg": int(len(yt) - yt.sum()),
+                        "v2": g2[tag], "v1": g1.get(tag), "teacher": gT.get(tag)}
+        elif tag in t2:
+            yt = tb[:, j][~np.isnan(tb[:, j])]
+            out[tag] = {"truth": "teacher", "pos": int(yt.sum()), "neg": int(len(yt) - yt.sum()),
+                        "v2": t2[tag], "v1": t1.get(tag), "teacher": None}
+    return out
+
+
+def instrument_test(test, S2, S1, T):
+    rows = []
+    among = [t for t in INSTRUMENT_TAGS if t != "drums"]
+    for t, s2, s1, tt in zip(test, S2, S1, T):
+        if t["source"] != "instrument_test":
+            continue
+        inst = t["instrument"]
+        rows.append({"id": t["id"], "instrument": inst, "v2": rank_of(s2, inst, among),
+                     "v1": rank_of(s1, inst, among), "teacher": rank_of(tt, inst, among),
+                     "v2_all": rank_of(s2, inst), "v1_all": rank_of(s1, inst), "teacher_all": rank_of(tt, inst)})
+    return rows
+
+
+def nonmusic_check(v2, v1, teacher, music_max):
+    """Highest tag score on fresh non-music signals (other seeds than training's)."""
+    rows = []
+    rng = np.random.default_rng(SEED + 99991)
+    for kind in KINDS:
+        for _ in range(3):
+            y = signal(kind, 20.0, rng)
+            mel = frontend.logmel(y)
+            out = {"kind": kind}
+            for name, tg in (("v2", v2), ("v1", v1)):
+                s, _ = song_scores(tg, [{"mel": mel}])
+                out[name] = (float(s[0].max()), TAGS[int(s[0].argmax())])
+            tt = teacher.label(y)["taggram"].mean(axis=0)
+            out["teacher"] = (float(tt.max()), TAGS[int(tt.argmax())])
+            rows.append(out)
+    return {"rows": rows, "music_max": music_max}
 
 
 def main():
     t0 = time.time()
-    tracks = load_tracks()
-    tagger = OnnxTagger()
+    tracks = load_tracks(augmented=False)
     split = {s: [t for t in tracks if t["split"] == s] for s in ("train", "val", "test")}
-    feats = {s: [tagger.segment_features(t["mel"], batched=True, gate=False) for t in split[s]] for s in split}
-    sets = {s: clip_sets(split[s], feats[s], SEED + 7 + i) for i, s in enumerate(split)}
-    widths = [sum(lv["width"] for lv in s["levels"]) for s in tagger.manifest["scales"]]
-    offs = np.cumsum([0] + widths)
-    s27 = [s["name"] for s in SCALES].index("s27")
-    last27 = tagger.manifest["scales"][s27]["levels"][-1]["width"]
-    configs = {
-        "1": ("one scale (27 frames), last layer", np.arange(offs[s27 + 1] - last27, offs[s27 + 1])),
-        "2": ("one scale (27 frames), multi-level", np.arange(offs[s27], offs[s27 + 1])),
-        "3": ("multi-level + multi-scale (shipped)", np.arange(offs[-1])),
+    test = split["test"]
+    v2 = OnnxTagger()
+    v1 = OnnxTagger(v1_models(V1_COMMIT))
+    S2, _ = song_scores(v2, test)
+    S1, _ = song_scores(v1, test)
+    T = np.array([t["taggram"].mean(axis=0) if len(t["taggram"]) else np.zeros(len(TAGS)) for t in test])
+    Tm = np.array([t["mtt"].mean(axis=0) if len(t["mtt"]) else np.zeros(len(TAGS)) for t in test])
+    gt = truth_matrix(test)
+    result = {
+        "tags": tag_table(test, S2, S1, Tm),
+        "gt_macro": {name: macro_auc(gt, S) for name, S in (("v2", S2), ("v1", S1), ("teacher (MTT models)", Tm),
+                                                            ("teacher (ensemble)", T))},
+        "instruments": instrument_test(test, S2, S1, Tm),
+        "genre": {name: per_tag_auc(gt, S, mask=np.array([t["source"] in ("mma", "sung") for t in test]))
+                  for name, S in (("v2", S2), ("v1", S1), ("teacher", Tm))},
     }
-    for k, s in enumerate(SCALES):
-        if s["name"] != "s27":
-            w = tagger.manifest["scales"][k]["levels"][-1]["width"]
-            configs[f"1{s['name']}"] = (f"one scale ({s['frames']} frames), last layer",
-                                        np.arange(offs[k + 1] - w, offs[k + 1]))
-    Xtr, _, Ltr, _, _ = sets["train"]
-    Xva, _, Lva, _, _ = sets["val"]
-    Xte, Yte, _, Gte, Mte = sets["test"]
-    teacher_bin = (Yte >= 0.5).astype(float)
-    gi = [TAGS.index(g) for g in GT_TAGS]
-    rows = {}
-    for key, (name, cols) in configs.items():
-        runs = []
-        for k in range(SEEDS):
-            clf, mu, sd = train_classifier(Xtr[:, cols], Ltr, Xva[:, cols], Lva, seed=SEED + k)
-            p = clf.predict((Xte[:, cols] - mu) / sd, verbose=0)
-            roc_t, pr_t, used_t = macro(teacher_bin, p, TAGS)
-            roc_g, pr_g, used_g = macro(Gte[Mte], p[Mte][:, gi], GT_TAGS)
-            runs.append((roc_t, pr_t, roc_g, pr_g))
-        r = np.array(runs)
-        rows[key] = (name, r.mean(axis=0), r.std(axis=0), len(used_t), len(used_g), len(cols))
-        print(f"  {key}: {name}: " + " ".join(f"{m:.4f}±{d:.4f}" for m, d in zip(r.mean(0), r.std(0))), flush=True)
-    # The shipped classifier.onnx on the same test clips.
-    shipped = np.stack([tagger.scores(x) for x in Xte])
-    roc_s, pr_s, _ = macro(teacher_bin, shipped, TAGS)
-    roc_sg, pr_sg, _ = macro(Gte[Mte], shipped[Mte][:, [TAGS.index(g) for g in GT_TAGS]], GT_TAGS)
-    roc_tg, pr_tg, used_tg = macro(Gte[Mte], Yte[Mte][:, gi], GT_TAGS)
+    result["ablation"] = ablation(v2, split)
+    # Last: the teacher switches TensorFlow to graph mode for the rest of the process.
+    music = [i for i, t in enumerate(test) if t["source"] not in NOT_MUSIC]
+    from teacher import Teacher
+    result["nonmusic"] = nonmusic_check(v2, v1, Teacher(), {"v2": float(np.median(S2[music].max(axis=1))),
+                                                            "v1": float(np.median(S1[music].max(axis=1)))})
     timings = json.loads((WORK / "timings.json").read_text()) if (WORK / "timings.json").exists() else {}
     timings["eval"] = round(time.time() - t0, 1)
-    write_report(tracks, split, sets, rows, (roc_s, pr_s, roc_sg, pr_sg), (roc_tg, pr_tg, used_tg), timings)
-
-
-def write_report(tracks, split, sets, rows, shipped, teacher, timings):
-    hours = {}
-    for t in tracks:
-        hours.setdefault(t["source"], {}).setdefault(t["split"], 0.0)
-        hours[t["source"]][t["split"]] += len(t["mel"]) * FRAME_S / 3600
-    L = ["# mstag models: evaluation", "",
-         "Written by `models/train/eval.py` (run `cargo xtask train`). Test split: tracks never seen in "
-         "training (split by track, `models/train/split.json`).", "",
-         "## Data", "",
-         "| source | train h | val h | test h |", "|---|---|---|---|"]
-    for src, h in sorted(hours.items()):
-        L.append(f"| {src} | {h.get('train', 0):.2f} | {h.get('val', 0):.2f} | {h.get('test', 0):.2f} |")
-    L += ["", f"Clips (10, 20, 30 s windows and whole tracks): train {len(sets['train'][0])}, "
-          f"val {len(sets['val'][0])}, test {len(sets['test'][0])}.", "",
-          "**Vocals.** These sources hold almost no sung vocals (a few choir passages in the Wesnoth "
-          "soundtrack). To give the vocal tags something to learn from, one generated piece in five has "
-          "espeak-ng speech (female or male voice) mixed over it, labelled vocal/voice/singing and "
-          "female/male; this is synthetic speech, not singing, so expect the vocal tags to be weak on real songs.",
-          "", "## Ablation (as in Lee & Nam 2017, Table 2)", "",
-          "Macro ROC-AUC / PR-AUC on test clips, mean ± standard deviation over "
-          f"{SEEDS} classifiers per feature set (different seeds; the CNN features are fixed: the "
-          "exported ONNX models). Every classifier is trained like the shipped one: on the training "
-          "clips' teacher labels, with ground-truth instrument labels in place of the teacher's on "
-          "MIDI-rendered tracks. *Teacher*: test labels are musicnn MTT_musicnn's clip-mean "
-          "probabilities >= 0.5 (tags with at least 3 positive and 3 negative clips). *Ground truth*: "
-          "instrument tags of the MIDI-rendered test tracks (known instruments).", "",
-          "| model | ROC-AUC (teacher) | PR-AUC (teacher) | ROC-AUC (ground truth) | PR-AUC (ground truth) | paper (MTAT AUC) |",
-          "|---|---|---|---|---|---|"]
-    for key, (name, m, d, nt, ng, _) in rows.items():
-        cells = " | ".join(f"{m[i]:.4f} ± {d[i]:.4f}" for i in range(4))
-        L.append(f"| {name} | {cells} | {PAPER.get(key, '')} |")
-    L.append(f"| shipped `classifier.onnx` (trained with the CNNs in train.py) | {shipped[0]:.4f} | {shipped[1]:.4f} | "
-             f"{shipped[2]:.4f} | {shipped[3]:.4f} | |")
-    L.append(f"| *teacher (musicnn) itself* | — | — | {teacher[0]:.4f} | {teacher[1]:.4f} | (0.9106 per Won et al. 2020) |")
-    nt = rows["3"][3]
-    L += ["", f"Tags evaluated against the teacher: {nt} of 50; against ground truth: {', '.join(teacher[2])}.", ""]
-    r1, r2, r3 = rows["1"][1][0], rows["2"][1][0], rows["3"][1][0]
-    rows_dim = {k: v[5] for k, v in rows.items()}
-    noise = max(rows[k][2][0] for k in ("1", "2", "3"))
-    if r1 < r2 < r3:
-        L.append("Our ordering matches the paper's: each step (multi-level, then multi-scale) helps.")
-    else:
-        L.append(f"Our ordering differs from the paper's (ROC-AUC vs teacher: {r1:.4f} / {r2:.4f} / {r3:.4f}). "
-                 "We report it as measured: the data (game soundtracks and rendered MIDI, labelled by a "
-                 "teacher model) and the network sizes differ from MTAT and the paper's CNNs.")
-    if r3 > r1:
-        L.append(f"Multi-level + multi-scale beats the single-scale, last-layer model by {r3 - r1:+.4f} ROC-AUC "
-                 f"(seed-to-seed standard deviation up to {noise:.4f}).")
-    else:
-        L.append(f"Multi-level + multi-scale does NOT beat the single-scale last-layer model here "
-                 f"({r3 - r1:+.4f} ROC-AUC against the teacher; seed-to-seed standard deviation up to {noise:.4f}). "
-                 "Likely reasons: all three CNNs learn from the same teacher labels on the same audio, so "
-                 "their features are largely redundant; and the training set (about 7 h, mostly game music) "
-                 f"is small for a {rows_dim['3']}-input classifier, which overfits more than the {rows_dim['1']}-input one.")
-    L += ["", "Caveats: the paper's figures are on MagnaTagATune with human tags; ours are on different "
-          "music with labels from a teacher network, so the numbers are not comparable in level, only "
-          "in ordering.", "", "## Pipeline run", "",
-          f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, 2 cores, CPU only.", "",
-          "| stage | seconds |", "|---|---|"]
-    for k, v in timings.items():
-        L.append(f"| {k} | {v:.0f} |")
-    L.append(f"| **total** | {sum(timings.values()):.0f} |")
-    L.append("")
-    (MODELS / "EVAL.md").write_text("\n".join(L) + "\n")
-    split_file = {s: sorted(t["id"] for t in split[s]) for s in split}
-    (MODELS / "train" / "split.json").write_text(json.dumps(split_file, indent=1) + "\n")
-    print((MODELS / "EVAL.md").read_text())
+    (WORK / "eval.json").write_text(json.dumps(result, indent=1))
+    write_report(tracks, split, result, timings)
 
 
 if __name__ == "__main__":
