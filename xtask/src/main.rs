@@ -313,7 +313,26 @@ fn test(extra: &[String]) -> Result<()> {
     run(cargo()
         .args(["test", "--release", "--workspace"])
         .args(extra))?;
-    core_without_features()
+    core_without_features()?;
+    python_package()
+}
+
+/// The Python package (python/, issue 15) as a user gets it: `pip install ./python` into a
+/// fresh virtual environment (maturin builds the wheel, ONNX Runtime comes from PyPI), then
+/// its pytest suite, which compares it with the CLI built above.
+fn python_package() -> Result<()> {
+    let venv = root().join("target/python-test-venv");
+    let _ = std::fs::remove_dir_all(&venv);
+    run(Command::new(python()).args(["-m", "venv"]).arg(&venv))?;
+    let py = venv.join("bin/python");
+    run(Command::new(&py)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args(["pytest==9.2.0", "./python"])
+        .current_dir(root()))?;
+    run(Command::new(&py)
+        .args(["-m", "pytest", "-q", "python/tests"])
+        .env("MSTAG_CLI", root().join("target/release/mstag"))
+        .current_dir(root()))
 }
 
 /// Crates the library's core must build without (issue 17): an embedder who turns the
