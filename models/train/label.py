@@ -17,10 +17,10 @@ import soundfile as sf
 from config import CACHE, WORK, SAMPLE_RATE, SEED, TAGS
 import frontend
 from sources.common import stable_hash
-from teacher import PATCH_SECONDS, Teacher  # noqa: F401  (PATCH_SECONDS is used by train.py)
+from teacher import Teacher, convert_all
 
-AUGMENT_SHARE = 35          # percent of training tracks that get one augmented copy
-AUGMENT_SECONDS = 90.0      # augmented copies are cut to this length
+AUGMENT_SHARE = 20          # percent of training tracks that get one augmented copy
+AUGMENT_SECONDS = 60.0      # augmented copies are cut to this length
 AUG_KINDS = ["gain", "eq", "pitch", "stretch", "mix"]
 
 
@@ -130,6 +130,7 @@ def main(jobs=2):
     tracks = json.loads((CACHE / "tracks.json").read_text())
     (WORK / "tracks").mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    convert_all()       # once, before the workers load the ONNX files
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=shard, args=(k, jobs)) for k in range(jobs)]
     for p in procs:

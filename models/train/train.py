@@ -19,7 +19,7 @@ import tensorflow as tf  # noqa: E402
 
 from config import CACHE, WORK, TAGS, SCALES, KERNEL, HIDDEN, N_MELS, SEED, HOP, SAMPLE_RATE  # noqa: E402
 import frontend  # noqa: E402
-from label import PATCH_SECONDS  # noqa: E402
+from teacher import PATCH_SECONDS  # noqa: E402
 
 FRAME_S = HOP / SAMPLE_RATE
 
