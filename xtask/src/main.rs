@@ -317,6 +317,14 @@ fn test(extra: &[String]) -> Result<()> {
     python_package()
 }
 
+/// What the Ray Data and Spark recipes (python/mstag/distributed.py) are tested with.
+const PYTHON_RECIPE_PIP: &[&str] = &[
+    "ray[data]==2.60.0",
+    "pyspark==4.3.0",
+    "pyarrow==26.0.1",
+    "pandas==2.3.3",
+];
+
 /// The Python package (python/, issue 15) as a user gets it: `pip install ./python` into a
 /// fresh virtual environment (maturin builds the wheel, ONNX Runtime comes from PyPI), then
 /// its pytest suite, which compares it with the CLI built above.
@@ -328,6 +336,10 @@ fn python_package() -> Result<()> {
     run(Command::new(&py)
         .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
         .args(["pytest==9.2.0", "./python"])
+        // The distributed recipes' tests (python/tests/test_ray.py, test_spark.py): a local Ray
+        // cluster and a local Spark (the machine's Java 17). pandas 2: PySpark 4.3 does not
+        // fully support the pandas 3 that ray[data] would pull.
+        .args(PYTHON_RECIPE_PIP)
         .current_dir(root()))?;
     run(Command::new(&py)
         .args(["-m", "pytest", "-q", "python/tests"])
