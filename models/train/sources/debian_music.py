@@ -93,45 +93,44 @@ def _version(pkg):
     return deb_version(pkg) or "?"
 
 
-def decode(job):
+def _converted(job, make):
+    """The record of job (tid, source, src, dst, licence) once `make(src, dst)` has written
+    dst: cached from an earlier run, or made now; an error record when it fails or is short."""
     from pathlib import Path
     tid, source, src, dst, lic = job
     dst = Path(dst)
-    done = cached_record(dst)
-    if done:
-        return done
-    try:
-        if not dst.exists():
-            to_wav(Path(src), dst)
-        r = record(tid, source, dst, lic)
-    except Exception as e:  # an unreadable file is skipped and reported
-        return {"id": tid, "error": f"{src}: {e}"}
+    r = cached_record(dst)
+    if r is None:
+        try:
+            if not dst.exists():
+                make(src, dst)
+            r = record(tid, source, dst, lic)
+        except Exception as e:  # an unreadable file is skipped and reported
+            return {"id": tid, "error": f"{src}: {e}"}
     return r if r["duration"] >= MIN_SECONDS else {"id": tid, "error": f"shorter than {MIN_SECONDS} s"}
+
+
+def decode(job):
+    """An audio file of a package -> WAV."""
+    from pathlib import Path
+    return _converted(job, lambda src, dst: to_wav(Path(src), dst))
+
+
+def _openmpt(src, dst):
+    raw = dst.with_name(dst.stem + ".tmp.wav")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    # --end-time caps endless loops; modules loop forever in some players.
+    run(["openmpt123", "--quiet", "--batch", "--force", "--no-float", "--samplerate", "22050",
+         "--end-time", "300", "-o", str(raw), src], timeout=600)
+    try:
+        to_wav(raw, dst)
+    finally:
+        raw.unlink(missing_ok=True)
 
 
 def render_module(job):
     """Tracker module -> WAV with openmpt123 (stereo at SAMPLE_RATE), then to_wav."""
-    from pathlib import Path
-    tid, source, src, dst, lic = job
-    dst = Path(dst)
-    done = cached_record(dst)
-    if done:
-        return done
-    try:
-        if not dst.exists():
-            raw = dst.with_name(dst.stem + ".tmp.wav")
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            # --end-time caps endless loops; modules loop forever in some players.
-            run(["openmpt123", "--quiet", "--batch", "--force", "--no-float", "--samplerate", "22050",
-                 "--end-time", "300", "-o", str(raw), src], timeout=600)
-            try:
-                to_wav(raw, dst)
-            finally:
-                raw.unlink(missing_ok=True)
-        r = record(tid, source, dst, lic)
-    except Exception as e:
-        return {"id": tid, "error": f"{src}: {e}"}
-    return r if r["duration"] >= MIN_SECONDS else {"id": tid, "error": f"shorter than {MIN_SECONDS} s"}
+    return _converted(job, _openmpt)
 
 
 LMMS_DEMOS = "/usr/share/lmms/projects/demos"
