@@ -334,7 +334,13 @@ fn python_package() -> Result<()> {
     run(Command::new(python()).args(["-m", "venv"]).arg(&venv))?;
     let py = venv.join("bin/python");
     run(Command::new(&py)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .args(["pytest==9.2.0", "./python"])
         // The distributed recipes' tests (python/tests/test_ray.py, test_spark.py): a local Ray
         // cluster and a local Spark (the machine's Java 17). pandas 2: PySpark 4.3 does not
