@@ -3,17 +3,13 @@ that is not audio), the `mstag tag` / `mstag embed` output for them, and the che
 table of rows (mstag.distributed's columns) against that output."""
 
 import json
-import os
 import shutil
-import subprocess
 import wave
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-import mstag
-from conftest import DEMO, _cli, max_abs_diff
+from conftest import DEMO, cli_process, max_abs_diff
 
 
 def make_files(folder: Path) -> dict:
@@ -52,14 +48,7 @@ def make_files(folder: Path) -> dict:
 def run_cli_lines(*args: str) -> dict:
     """The `mstag` program's JSON lines, by file. Exit status 1 is accepted when a line
     reports an error (a file that could not be tagged)."""
-    exe = _cli()
-    if not exe.is_file():
-        if os.environ.get("MSTAG_CLI"):
-            pytest.fail(f"MSTAG_CLI={exe} does not exist")
-        pytest.skip(f"{exe} not built (cargo build --release), or set MSTAG_CLI")
-    env = dict(os.environ)
-    env.setdefault("ORT_DYLIB_PATH", str(mstag.onnxruntime_library()))
-    out = subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, timeout=600)
+    out = cli_process(*args)
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
     failed = any("error" in r for r in rows)
     assert out.returncode == (1 if failed else 0), out.stderr

@@ -58,7 +58,7 @@ def _cli() -> Path:
     return Path(exe) if exe else ROOT / "target" / "release" / "mstag"
 
 
-def run_cli(*args: str) -> str:
+def cli_process(*args: str) -> subprocess.CompletedProcess:
     """Runs the `mstag` program (`$MSTAG_CLI`, else target/release/mstag) on the ONNX Runtime
     this package loaded. Without MSTAG_CLI a missing program skips the comparison (a developer
     who only built the package); with it set (as `cargo xtask test` does) it is a failure."""
@@ -69,8 +69,13 @@ def run_cli(*args: str) -> str:
         pytest.skip(f"{exe} not built (cargo build --release), or set MSTAG_CLI")
     env = dict(os.environ)
     env.setdefault("ORT_DYLIB_PATH", str(mstag.onnxruntime_library()))
-    out = subprocess.run(
+    return subprocess.run(
         [str(exe), *args], capture_output=True, text=True, env=env, timeout=600
     )
+
+
+def run_cli(*args: str) -> str:
+    """The `mstag` program's standard output; it must succeed."""
+    out = cli_process(*args)
     assert out.returncode == 0, out.stderr
     return out.stdout
