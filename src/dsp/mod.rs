@@ -3,6 +3,7 @@
 
 pub mod downmix;
 pub mod mel;
+pub mod polyphase;
 pub mod resample;
 
 pub use downmix::Downmixer;

@@ -1,11 +1,16 @@
-//! Streaming resampling of mono audio to the models' rate (rubato's asynchronous sinc
-//! resampler with a fixed input chunk of about 1 ms: [`chunk_frames`]).
+//! Streaming resampling of mono audio to the models' rate.
 //!
-//! The output does not depend on how the input is cut into pushes: samples are gathered
-//! into fixed chunks before rubato sees them, and the resampler's own delay
-//! ([`StreamResampler::output_delay`]) is trimmed from the front, so the resampled stream is
-//! time-aligned with the input. That is what makes a stream and a whole file give the same
-//! frames.
+//! Two engines behind one type: for the rates music comes at (48 kHz, 44.1 kHz, 96 kHz, ...:
+//! whenever the reduced ratio has at most [`super::polyphase::MAX_PHASES`] phases) an exact
+//! polyphase filter ([`super::polyphase`]); for any other rate rubato's asynchronous sinc
+//! resampler with a fixed input chunk of about 1 ms ([`chunk_frames`]). Both use the same
+//! 128-tap windowed sinc.
+//!
+//! The output does not depend on how the input is cut into pushes (the asynchronous engine
+//! gathers samples into fixed chunks before rubato sees them), and it is time-aligned with
+//! the input (the polyphase engine centres each output on its exact input position; the
+//! asynchronous one has its delay, [`StreamResampler::output_delay`], trimmed from the
+//! front). That is what makes a stream and a whole file give the same frames.
 
 use audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{
@@ -13,6 +18,7 @@ use rubato::{
     WindowFunction,
 };
 
+use super::polyphase::{Polyphase, PolyphaseFilter};
 use crate::error::{Error, Result};
 
 /// Lowest sample rate accepted, Hz, for the input and the models alike.
@@ -20,8 +26,8 @@ pub const MIN_RATE: u32 = 8_000;
 /// Highest sample rate accepted, Hz, for the input and the models alike.
 pub const MAX_RATE: u32 = 192_000;
 
-/// Input frames resampled at a time for an input rate: about 1 ms of input (16 to 256
-/// frames). Output comes a whole chunk at a time, so besides the filter delay
+/// Input frames the asynchronous engine (rates without an exact polyphase filter) resamples
+/// at a time: about 1 ms of input (16 to 256 frames). Output comes a whole chunk at a time, so besides the filter delay
 /// ([`StreamResampler::output_delay`]) this is how long the resampler can hold a sample back,
 /// and live latency is counted from the audio's last sample. Per second of audio the cost
 /// depends little on the chunk size (criterion `dsp/resample_48k_to_22k`, see BENCHMARKS.md),
@@ -30,22 +36,38 @@ pub fn chunk_frames(input_rate: u32) -> usize {
     (input_rate as usize / 1000).clamp(16, 256)
 }
 
+/// A filter kept for the next resampler of the same rates.
+enum Filter {
+    Exact(PolyphaseFilter),
+    Async(Box<Async<f32>>),
+}
+
 /// Filters of dropped resamplers, by (from, to), for the next resampler of the same rates:
-/// building one computes a 65,536-value windowed sinc table (a millisecond or more), which
-/// `mstag tag` would otherwise pay for every file. Taken and given back on the inference or
-/// worker threads only, when a stream starts and ends.
-static SPARE: parking_lot::Mutex<Vec<(u32, u32, Async<f32>)>> = parking_lot::Mutex::new(Vec::new());
+/// building one computes a windowed sinc table of up to 65,536 values (a millisecond or
+/// more), which `mstag tag` would otherwise pay for every file. Taken and given back on the
+/// inference or worker threads only, when a stream starts and ends.
+static SPARE: parking_lot::Mutex<Vec<(u32, u32, Filter)>> = parking_lot::Mutex::new(Vec::new());
 
 /// Filters kept at most in [`SPARE`].
 const MAX_SPARE: usize = 16;
 
 /// A spare filter for `from` → `to`, reset to its initial state, if one is kept.
-fn take_spare(from: u32, to: u32) -> Option<Async<f32>> {
+fn take_spare(from: u32, to: u32) -> Option<Filter> {
     let mut spare = SPARE.lock();
     let i = spare.iter().position(|(f, t, _)| (*f, *t) == (from, to))?;
     let (_, _, mut r) = spare.swap_remove(i);
-    r.reset();
+    if let Filter::Async(a) = &mut r {
+        a.reset();
+    }
     Some(r)
+}
+
+/// The engine for `from` → `to`: exact polyphase where the ratio allows, else rubato's.
+fn build(from: u32, to: u32, chunk: usize) -> Result<Filter> {
+    match PolyphaseFilter::new(from, to) {
+        Some(f) => Ok(Filter::Exact(f)),
+        None => Ok(Filter::Async(Box::new(build_filter(from, to, chunk)?))),
+    }
 }
 
 /// rubato's resampler for `from` → `to`, built afresh.
@@ -75,11 +97,18 @@ fn build_filter(from: u32, to: u32, chunk: usize) -> Result<Async<f32>> {
     })
 }
 
+/// The running engine of a [`StreamResampler`].
+enum Engine {
+    Same,
+    Exact(Box<Polyphase>),
+    Async(Box<Async<f32>>),
+}
+
 /// Resamples a mono stream from one rate to another, pushed in pieces of any size, with the
 /// same output whatever the cut (see the module documentation). Equal rates pass samples
 /// through unchanged.
 pub struct StreamResampler {
-    inner: Option<Async<f32>>,
+    inner: Engine,
     from: u32,
     to: u32,
     chunk: usize,
@@ -93,11 +122,14 @@ pub struct StreamResampler {
 
 impl Drop for StreamResampler {
     fn drop(&mut self) {
-        if let Some(r) = self.inner.take() {
-            let mut spare = SPARE.lock();
-            if spare.len() < MAX_SPARE {
-                spare.push((self.from, self.to, r));
-            }
+        let filter = match std::mem::replace(&mut self.inner, Engine::Same) {
+            Engine::Same => return,
+            Engine::Exact(p) => Filter::Exact(p.into_filter()),
+            Engine::Async(a) => Filter::Async(a),
+        };
+        let mut spare = SPARE.lock();
+        if spare.len() < MAX_SPARE {
+            spare.push((self.from, self.to, filter));
         }
     }
 }
@@ -123,28 +155,47 @@ impl StreamResampler {
             }
         }
         let chunk = chunk_frames(from);
-        let inner = if from == to {
+        let filter = if from == to {
             None
         } else {
-            Some(match take_spare(from, to) {
-                Some(r) => r,
-                None => build_filter(from, to, chunk)?,
-            })
+            Some(take_spare(from, to).map_or_else(|| build(from, to, chunk), Ok)?)
         };
-        let delay = inner.as_ref().map_or(0, |r| r.output_delay());
-        let out_max = inner.as_ref().map_or(0, |r| r.output_frames_max());
-        Ok(StreamResampler {
+        Ok(Self::with_filter(from, to, filter))
+    }
+
+    /// A resampler over `filter` (`None`: equal rates, samples pass through).
+    fn with_filter(from: u32, to: u32, filter: Option<Filter>) -> Self {
+        let inner = match filter {
+            None => Engine::Same,
+            Some(Filter::Exact(f)) => Engine::Exact(Box::new(Polyphase::new(f))),
+            Some(Filter::Async(a)) => Engine::Async(a),
+        };
+        let (delay, skip, out_max) = match &inner {
+            Engine::Same => (0, 0, 0),
+            // Nothing to trim: outputs sit on their exact input positions, made once the
+            // input reaches the filter's right half past them.
+            Engine::Exact(_) => {
+                let lag = Polyphase::lag_input() * u64::from(to);
+                (lag.div_ceil(u64::from(from)) as usize, 0, 0)
+            }
+            Engine::Async(a) => (a.output_delay(), a.output_delay(), a.output_frames_max()),
+        };
+        let chunk = match inner {
+            Engine::Async(_) => chunk_frames(from),
+            _ => 0,
+        };
+        StreamResampler {
             inner,
             from,
             to,
             chunk,
             input: Vec::with_capacity(chunk),
             output: vec![0.0; out_max],
-            skip: delay,
+            skip,
             delay,
             total_in: 0,
             total_out: 0,
-        })
+        }
     }
 
     /// The rate samples are pushed at, Hz.
@@ -156,21 +207,25 @@ impl StreamResampler {
         self.to
     }
 
-    /// Latency of the resampler in output frames (trimmed from the stream's start).
+    /// Latency of the resampler in output frames: how far its output lags its input (for
+    /// the asynchronous engine, the delay trimmed from the stream's start).
     pub fn output_delay(&self) -> usize {
         self.delay
     }
 
     /// Input samples still to push until at least `out` more output samples have come out.
-    /// Output appears a whole input chunk at a time, so this is the end of the chunk that
-    /// will complete them. It is never more than needed (rounding is taken towards the
-    /// earlier chunk), so a caller that sleeps for this long never sleeps past the output.
+    /// It is never more than needed, so a caller that sleeps for this long never sleeps past
+    /// the output: exact for the polyphase engine; for the asynchronous one, whose output
+    /// appears a whole input chunk at a time, the end of the chunk that will complete them
+    /// (rounding towards the earlier chunk).
     pub fn input_until_output(&self, out: u64) -> u64 {
         if out == 0 {
             return 0;
         }
-        if self.inner.is_none() {
-            return out;
+        match &self.inner {
+            Engine::Same => return out,
+            Engine::Exact(p) => return p.input_until(self.total_out + out - 1),
+            Engine::Async(_) => {}
         }
         let chunk = self.chunk as u64;
         let per_chunk = chunk as f64 * self.to as f64 / self.from as f64;
@@ -186,10 +241,19 @@ impl StreamResampler {
     /// Resamples `samples`, appending what is ready to `out`.
     pub fn push(&mut self, samples: &[f32], out: &mut Vec<f32>) -> Result<()> {
         self.total_in += samples.len() as u64;
-        if self.inner.is_none() {
-            out.extend_from_slice(samples);
-            self.total_out += samples.len() as u64;
-            return Ok(());
+        match &mut self.inner {
+            Engine::Same => {
+                out.extend_from_slice(samples);
+                self.total_out += samples.len() as u64;
+                return Ok(());
+            }
+            Engine::Exact(p) => {
+                let before = out.len();
+                p.push(samples, out);
+                self.total_out += (out.len() - before) as u64;
+                return Ok(());
+            }
+            Engine::Async(_) => {}
         }
         let mut rest = samples;
         while !rest.is_empty() {
@@ -207,10 +271,17 @@ impl StreamResampler {
     /// Flushes the buffered input and the resampler's delay line. The total output length
     /// is then `round(total_in * to / from)`.
     pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<()> {
-        if self.inner.is_none() {
-            return Ok(());
-        }
         let expected = (self.total_in as f64 * self.to as f64 / self.from as f64).round() as u64;
+        match &mut self.inner {
+            Engine::Same => return Ok(()),
+            Engine::Exact(p) => {
+                let before = out.len();
+                p.finish(self.total_out, expected, out);
+                self.total_out += (out.len() - before) as u64;
+                return Ok(());
+            }
+            Engine::Async(_) => {}
+        }
         let partial = self.input.len();
         self.input.resize(self.chunk, 0.0);
         self.run_chunk(Some(partial), out)?;
@@ -235,7 +306,7 @@ impl StreamResampler {
     }
 
     fn run_chunk(&mut self, partial: Option<usize>, out: &mut Vec<f32>) -> Result<()> {
-        let Some(r) = self.inner.as_mut() else {
+        let Engine::Async(r) = &mut self.inner else {
             return Ok(());
         };
         let input = InterleavedSlice::new(&self.input[..], 1, self.chunk).map_err(resample_err)?;
@@ -308,23 +379,33 @@ mod tests {
             r.finish(&mut out).unwrap();
             out
         };
-        let (from, to) = (44_100, 16_000);
+        // An odd rate: the asynchronous engine, whose filter keeps state to reset.
+        let (from, to) = (44_056, 16_000);
         let sig = sine(from, 523.0, 0.7);
         let fresh = || {
-            let mut r = StreamResampler::new(from, to).unwrap();
-            r.inner = Some(build_filter(from, to, chunk_frames(from)).unwrap());
-            r
+            let a = build_filter(from, to, chunk_frames(from)).unwrap();
+            StreamResampler::with_filter(from, to, Some(Filter::Async(Box::new(a))))
         };
+        assert!(matches!(fresh().inner, Engine::Async(_)));
         let mut a = fresh();
         let want = run(&mut a, &sig);
+        drop(a);
+        SPARE.lock().clear();
         let mut used = fresh();
         run(&mut used, &sine(from, 97.0, 1.3));
-        let reused = used.inner.take();
+        drop(used);
         let mut b = StreamResampler::new(from, to).unwrap();
-        b.inner = reused.map(|mut r| {
-            r.reset();
-            r
-        });
+        assert!(matches!(b.inner, Engine::Async(_)));
+        assert_eq!(run(&mut b, &sig), want);
+        // The exact engine's filter is stateless; its stream state starts afresh.
+        let sig = sine(48_000, 523.0, 0.7);
+        let want = run(&mut StreamResampler::new(48_000, 22_050).unwrap(), &sig);
+        run(
+            &mut StreamResampler::new(48_000, 22_050).unwrap(),
+            &sine(48_000, 97.0, 1.3),
+        );
+        let mut b = StreamResampler::new(48_000, 22_050).unwrap();
+        assert!(matches!(b.inner, Engine::Exact(_)));
         assert_eq!(run(&mut b, &sig), want);
     }
 
