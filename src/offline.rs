@@ -124,16 +124,10 @@ pub fn tag_each(
     pool.install(|| {
         indexed.par_chunks(group).for_each(|chunk| match make() {
             Ok(mut tagger) => {
-                if cuda {
-                    let paths: Vec<&PathBuf> = chunk.iter().map(|(_, p)| *p).collect();
-                    let results = tagger.tag_paths(&paths, |_| {});
-                    for ((i, _), r) in chunk.iter().zip(results) {
-                        done(*i, r);
-                    }
-                } else {
-                    for (i, path) in chunk {
-                        done(*i, tagger.tag_path(path));
-                    }
+                let paths: Vec<&PathBuf> = chunk.iter().map(|(_, p)| *p).collect();
+                let results = tagger.tag_many(&paths, |_| {});
+                for ((i, _), r) in chunk.iter().zip(results) {
+                    done(*i, r);
                 }
                 spares.lock().push(tagger);
             }

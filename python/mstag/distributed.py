@@ -108,10 +108,10 @@ def tag_paths(
     :func:`output_schema`, one row per path, in order. Never raises for a file: a failed
     file's row holds its error message and nulls.
 
-    The scores come from ``Tagger.predict_batch(paths, on_error="nan")`` (segments of several
-    files in each model call); only the files it could not tag are tried again, one by one
-    with ``Tagger.tag``, to get their messages. ``features=True`` adds ``Tagger.embed`` of each
-    file, which decodes and runs the models a second time (about twice the work)."""
+    The scores come from ``Tagger.predict_batch(paths, on_error="nan")`` (on CUDA, segments
+    of several files in each model call); only the files it could not tag are tried again,
+    one by one with ``Tagger.tag``, to get their messages. ``features=True`` takes the
+    song-level features from the same pass (``predict_batch(..., features=True)``)."""
     import pyarrow as pa
 
     files = _as_paths(paths)
@@ -121,29 +121,26 @@ def tag_paths(
         if not p:
             errors[i] = "no path"
     todo = [i for i in range(n) if errors[i] is None]
+    dim = tagger.feature_dim if features else 0
     scores = np.full((n, n_tags), np.nan, dtype=np.float32)
     durations = np.full(n, np.nan, dtype=np.float64)
+    feats = np.full((n, dim), np.nan, dtype=np.float32)
     if todo:
-        s, d = tagger.predict_batch([files[i] for i in todo], on_error="nan")
-        scores[todo] = s
-        durations[todo] = d
+        got = tagger.predict_batch([files[i] for i in todo], on_error="nan", features=features)
+        scores[todo] = got[0]
+        durations[todo] = got[1]
+        if features:
+            feats[todo] = got[2]
     for i in todo:
         if np.isnan(durations[i]):  # failed in the batch: once more, for the message
             try:
                 song = tagger.tag(files[i])
                 scores[i] = [song["tags"][t] for t in tagger.tags]
                 durations[i] = song["duration_s"]
+                if features:
+                    feats[i] = tagger.embed(files[i])
             except Exception as e:  # mstag.Error, or anything else: recorded, not raised
                 errors[i] = _message(e)
-    dim = tagger.feature_dim if features else 0
-    feats = np.full((n, dim), np.nan, dtype=np.float32)
-    if features:
-        for i in range(n):
-            if errors[i] is None:
-                try:
-                    feats[i] = tagger.embed(files[i])
-                except Exception as e:
-                    errors[i] = _message(e)
     failed = np.array([e is not None for e in errors], dtype=bool)
     schema = output_schema(tagger.tags, dim, safe_names)
     columns = [pa.array(files, pa.string()), pa.array(durations, pa.float64(), mask=failed)]

@@ -66,6 +66,18 @@ def test_predict_batch_shapes_and_values(tagger, demo_tags):
     assert np.all(np.abs(durations - demo_tags["duration_s"]) < 1e-9)
 
 
+def test_predict_batch_gives_the_features_of_the_same_pass(tagger, tmp_path):
+    missing = tmp_path / "missing.wav"
+    scores, durations, feats = tagger.predict_batch(
+        [str(DEMO), str(missing)], on_error="nan", features=True
+    )
+    assert feats.dtype == np.float32 and feats.shape == (2, tagger.feature_dim)
+    assert max_abs_diff(feats[0], tagger.embed(str(DEMO))) == 0.0
+    assert np.all(np.isnan(feats[1])) and np.isnan(durations[1])
+    plain = tagger.predict_batch([str(DEMO)])
+    assert len(plain) == 2 and max_abs_diff(plain[0][0], scores[0]) == 0.0
+
+
 def test_predict_batch_takes_numpy_arrays_of_paths(tagger):
     # What Ray Data's map_batches hands over: a column as a NumPy array of strings.
     scores, durations = tagger.predict_batch(np.array([str(DEMO), str(DEMO)]))
