@@ -114,11 +114,14 @@ impl Polyphase {
         (TAPS / 2) as u64 + if phase == 0 { 1 } else { 2 }
     }
 
-    /// Appends `samples` and the output they complete to `out`.
+    /// Appends the output `samples` complete to `out`. A long push is taken in pieces, so
+    /// the history never holds more than about 16,500 samples.
     pub fn push(&mut self, samples: &[f32], out: &mut Vec<f32>) {
-        self.total_in += samples.len() as u64;
-        self.history.extend_from_slice(samples);
-        self.run(self.total_in, usize::MAX, out);
+        for piece in samples.chunks(COMPACT_AT) {
+            self.total_in += piece.len() as u64;
+            self.history.extend_from_slice(piece);
+            self.run(self.total_in, usize::MAX, out);
+        }
     }
 
     /// Ends the stream: the input is followed by silence until `wanted` output samples in
@@ -239,14 +242,20 @@ mod tests {
     #[test]
     fn matches_the_direct_sum_in_any_pieces() {
         for (from, to) in [(48_000, 22_050), (44_100, 22_050), (16_000, 22_050)] {
-            let input = sine(from, 997.0, 9_000);
+            let input = sine(from, 997.0, 40_000);
             let wanted = (input.len() as f64 * f64::from(to) / f64::from(from)).round() as usize;
             let reference = direct(&input, from, to, wanted);
-            for piece in [1, 37, 4096, 9_000] {
+            for piece in [1, 37, 4096, 40_000] {
+                // (All 40,000 in one push: taken in pieces inside `push`; the history is
+                // compacted several times on the way.)
                 let mut p = Polyphase::new(PolyphaseFilter::new(from, to).unwrap());
                 let mut out = Vec::new();
                 for c in input.chunks(piece) {
                     p.push(c, &mut out);
+                    assert!(
+                        p.history.len() <= 2 * COMPACT_AT + TAPS + 8,
+                        "history kept short"
+                    );
                 }
                 let emitted = out.len() as u64;
                 p.finish(emitted, wanted as u64, &mut out);
