@@ -27,11 +27,12 @@ pub const MIN_RATE: u32 = 8_000;
 pub const MAX_RATE: u32 = 192_000;
 
 /// Input frames the asynchronous engine (rates without an exact polyphase filter) resamples
-/// at a time: about 1 ms of input (16 to 256 frames). Output comes a whole chunk at a time, so besides the filter delay
-/// ([`StreamResampler::output_delay`]) this is how long the resampler can hold a sample back,
-/// and live latency is counted from the audio's last sample. Per second of audio the cost
-/// depends little on the chunk size (criterion `dsp/resample_48k_to_22k`, see BENCHMARKS.md),
-/// while 1,024-frame chunks at 48 kHz held a segment's end back by a whole chunk (21 ms).
+/// at a time: about 1 ms of input (16 to 256 frames). Output comes a whole chunk at a time,
+/// so besides the filter delay ([`StreamResampler::output_delay`]) this is how long that
+/// engine can hold a sample back, and live latency is counted from the audio's last sample.
+/// Per second of audio the cost depends little on the chunk size (criterion
+/// `dsp/resample_48k_to_22k`, see BENCHMARKS.md), while 1,024-frame chunks at 48 kHz held a
+/// segment's end back by a whole chunk (21 ms).
 pub fn chunk_frames(input_rate: u32) -> usize {
     (input_rate as usize / 1000).clamp(16, 256)
 }
