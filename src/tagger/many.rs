@@ -69,11 +69,20 @@ impl Tagger {
     pub fn tag_many<P: AsRef<Path>>(
         &mut self,
         paths: &[P],
-        mut progress: impl FnMut(&Path),
+        progress: impl FnMut(&Path),
     ) -> Vec<Result<SongTags>> {
         if self.placement().device == crate::model::Device::Cuda {
             return self.tag_paths(paths, progress);
         }
+        self.tag_one_by_one(paths, progress)
+    }
+
+    /// [`tag_path`](Self::tag_path) on each file in turn, `progress` after each.
+    fn tag_one_by_one<P: AsRef<Path>>(
+        &mut self,
+        paths: &[P],
+        mut progress: impl FnMut(&Path),
+    ) -> Vec<Result<SongTags>> {
         paths
             .iter()
             .map(|p| {
@@ -100,14 +109,7 @@ impl Tagger {
     ) -> Vec<Result<SongTags>> {
         let mut results: Vec<Option<Result<SongTags>>> = paths.iter().map(|_| None).collect();
         if self.config.timeline.is_some() || self.config.windows.is_some() {
-            return paths
-                .iter()
-                .map(|p| {
-                    let r = self.tag_path(p);
-                    progress(p.as_ref());
-                    r
-                })
-                .collect();
+            return self.tag_one_by_one(paths, progress);
         }
         let models = match self.models.take() {
             Some(m) => Ok(m),
