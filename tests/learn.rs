@@ -64,6 +64,9 @@ fn labelled(dir: &common::TempDir, files: &[(&str, &str, u32)], rows: &[(&str, &
     p
 }
 
+/// Four files each of tones, noise and click trains (`tone0.wav` ... `clicks3.wav`), variants
+/// 0, 3, 6 and 9 of [`sound`]: tones from 200 to 1,010 Hz, 2 to 11 clicks a second, so new
+/// files can fall between the examples rather than beyond them.
 fn three_kinds(dir: &common::TempDir) -> PathBuf {
     let mut files = Vec::new();
     let mut rows = Vec::new();
@@ -74,7 +77,7 @@ fn three_kinds(dir: &common::TempDir) -> PathBuf {
     for (j, kind) in ["tone", "noise", "clicks"].iter().enumerate() {
         for i in 0..4 {
             let name = names[j * 4 + i].as_str();
-            files.push((name, *kind, i as u32));
+            files.push((name, *kind, 3 * i as u32));
             rows.push((name, *kind));
         }
     }
@@ -110,7 +113,7 @@ fn a_head_learned_from_a_few_files_tags_new_ones_everywhere() {
     assert_eq!(sha.as_object().unwrap().len(), 3);
 
     // New files of each kind, never seen: the head names their kind.
-    for (kind, k) in [("tone", 7), ("noise", 9), ("clicks", 6)] {
+    for (kind, k) in [("tone", 7), ("noise", 10), ("clicks", 7)] {
         let f = dir.path(&format!("new-{kind}.wav"));
         common::write_wav(&f, &sound(kind, k), RATE, 1);
     }
@@ -484,7 +487,7 @@ fn learned_heads_agree_with_scikit_learn_on_the_same_rows() {
     args.extend(train.iter().map(|p| s(p)));
     assert!(mstag(&args).status.success());
     // New files, between the kinds' variants seen in training.
-    let new: Vec<PathBuf> = [("tone", 5), ("noise", 6), ("clicks", 5), ("tone", 8)]
+    let new: Vec<PathBuf> = [("tone", 5), ("noise", 7), ("clicks", 5), ("tone", 8)]
         .iter()
         .map(|(kind, k)| {
             let p = dir.path(&format!("ref-{kind}-{k}.wav"));
