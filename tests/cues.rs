@@ -46,7 +46,12 @@ fn cues_follow_the_crossings_and_the_top_tag_is_announced() {
             "--osc",
             &format!("127.0.0.1:{port}"),
         ])
-        .args(["--trigger", "guitar>0.18:0.16", "--trigger", "rock>0.21:0.2"])
+        .args([
+            "--trigger",
+            "guitar>0.18:0.16",
+            "--trigger",
+            "rock>0.21:0.2",
+        ])
         .args(["--hold", "1"])
         .output()
         .unwrap();

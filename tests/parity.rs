@@ -50,12 +50,22 @@ fn live_path_ends_with_the_offline_song_level_scores() {
 
 /// The demo clip at other rates and channel counts: the engine resamples and downmixes, and
 /// the song-level tags stay those of the original.
+///
+/// The clip is first low-passed at 9.5 kHz (below every resampler's transition band, the
+/// engine's included): the v2 models read the faint 10-11 kHz band of this clip strongly
+/// (removing its last 3e-5 of energy above 9.9 kHz turns "rock" into "drums"), and that
+/// band is exactly where resamplers differ. What this test checks is the engine's
+/// handling of rates and channels, not a filter's edge; the edge is measured over the test
+/// split in BENCHMARKS.md ("Resampler passband").
 #[test]
 fn other_rates_and_channel_layouts_give_the_same_top_tags() {
-    let (mono, rate, _) = mstag::decode::decode_all(&common::demo_clip()).unwrap();
-    let base = offline_scores(&common::demo_clip());
-    let base_top = common::top(&base, 3);
+    let (clip, rate, _) = mstag::decode::decode_all(&common::demo_clip()).unwrap();
+    let mono = lanczos_resample(&lanczos_resample(&clip, rate, 19_000), 19_000, rate);
     let dir = common::TempDir::new("rates");
+    let low_passed = dir.path("demo-low-passed.wav");
+    common::write_wav(&low_passed, &mono, rate, 1);
+    let base = offline_scores(&low_passed);
+    let base_top = common::top(&base, 3);
     for (target, channels) in [(44_100u32, 2u16), (48_000, 1), (96_000, 6), (8_000, 1)] {
         // Band-limited (Lanczos, a = 16) resampling, independent of the engine's rubato.
         let mono_t = lanczos_resample(&mono, rate, target);

@@ -19,12 +19,15 @@
 use rubato::sinc_interpolator::{make_interpolator, AnyInterpolator, SincInterpolator};
 use rubato::WindowFunction;
 
-/// Filter length in input samples (for upsampling, in input samples too): the same 128-tap
-/// Blackman-Harris² sinc the asynchronous path uses.
-pub const TAPS: usize = 128;
+/// Filter length in input samples (for upsampling, in input samples too): the same 256-tap
+/// Blackman-Harris² sinc the asynchronous path uses. rubato's cutoff for this length is
+/// 0.947 of the lower Nyquist frequency (10.4 kHz at 22.05 kHz), near the training
+/// pipeline's soxr_hq; 128 taps cut at 0.895 (9.9 kHz), and the models read the missing
+/// top mel bands as a different sound (BENCHMARKS.md, "Resampler passband").
+pub const TAPS: usize = 256;
 
 /// Most phases (the reduced `to`) a filter may have: 1,024 phases of [`TAPS`] taps are
-/// 512 KiB. Every common rate needs far fewer (48 kHz → 22.05 kHz: 147; 8 kHz: 441); an
+/// 1 MiB. Every common rate needs far fewer (48 kHz → 22.05 kHz: 147; 8 kHz: 441); an
 /// unusual rate (44,056 Hz, say) is left to the asynchronous resampler.
 pub const MAX_PHASES: u64 = 1024;
 
@@ -195,10 +198,11 @@ mod tests {
             .map(|n| {
                 let pos = n as u64 * filter.down;
                 let (whole, phase) = ((pos / filter.up) as i64, (pos % filter.up) as usize);
+                let half = (TAPS / 2) as i64;
                 let (row, first) = if phase == 0 {
-                    (up - 1, whole - 64)
+                    (up - 1, whole - half)
                 } else {
-                    (phase - 1, whole - 63)
+                    (phase - 1, whole - half + 1)
                 };
                 (0..TAPS)
                     .map(|k| {

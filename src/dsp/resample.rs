@@ -4,7 +4,7 @@
 //! whenever the reduced ratio has at most [`super::polyphase::MAX_PHASES`] phases) an exact
 //! polyphase filter ([`super::polyphase`]); for any other rate rubato's asynchronous sinc
 //! resampler with a fixed input chunk of about 1 ms ([`chunk_frames`]). Both use the same
-//! 128-tap windowed sinc.
+//! 256-tap windowed sinc ([`super::polyphase::TAPS`]).
 //!
 //! The output does not depend on how the input is cut into pushes (the asynchronous engine
 //! gathers samples into fixed chunks before rubato sees them), and it is time-aligned with
@@ -73,12 +73,12 @@ fn build(from: u32, to: u32, chunk: usize) -> Result<Filter> {
 
 /// rubato's resampler for `from` → `to`, built afresh.
 fn build_filter(from: u32, to: u32, chunk: usize) -> Result<Async<f32>> {
-    // A 128-tap sinc, the nearest of 512 precomputed sub-sample phases: one dot product per
-    // output sample (linear interpolation between 128 phases needs two), so faster than
-    // that, for song-level scores as close to a sinc-512 reference (the figures are in
-    // BENCHMARKS.md, from `cargo bench --bench options`).
+    // The polyphase path's sinc, the nearest of 512 precomputed sub-sample phases: one dot
+    // product per output sample (linear interpolation between 128 phases needs two), so
+    // faster than that, for song-level scores as close to a sinc-512 reference (the figures
+    // are in BENCHMARKS.md, from `cargo bench --bench options`).
     let params = SincInterpolationParameters {
-        sinc_len: 128,
+        sinc_len: super::polyphase::TAPS,
         f_cutoff: None,
         interpolation: SincInterpolationType::Nearest,
         oversampling_factor: 512,
