@@ -1,6 +1,6 @@
 //! Calibrated scores: each tag mapped through its quantiles over reference music, so that
-//! "as rock as typical rock" reads near 1 on a fader instead of the 0.2-0.35 a top tag's raw
-//! probability usually reaches.
+//! "as rock as typical rock" reads near 1 on a fader, whatever range that tag's raw
+//! probability keeps to (a rare tag such as `metal` rarely passes 0.1 raw).
 //!
 //! The manifest's `calibration` gives, per tag, the song-level score at a few quantile levels
 //! (e.g. the 50th, 90th and 99th percentile over the reference tracks). A score at or below
