@@ -11,17 +11,50 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
-from config import CACHE, WORK, TAGS, SCALES, KERNEL, HIDDEN, N_MELS, SEED, HOP, SAMPLE_RATE  # noqa: E402
+from config import CACHE, WORK, TAGS, SCALES, KERNEL, HIDDEN, N_MELS, SEED, HOP, SAMPLE_RATE, LOG_C  # noqa: E402
 import frontend  # noqa: E402
 from teacher import PATCH_SECONDS  # noqa: E402
 
 FRAME_S = HOP / SAMPLE_RATE
+
+# Band-limit augmentation: a share of the training segments pass through a random low-pass,
+# applied to the mel band powers (exact for a filter that is flat within each band). Without
+# it the models learned the faint 10-11 kHz band that resamplers, codecs and old recordings
+# take away, and one clip's top tag turned from rock into drums when it went (BENCHMARKS.md,
+# "Resampler passband").
+LOWPASS_SHARE = float(os.environ.get("MSTAG_LOWPASS_SHARE", "0.35"))
+LOWPASS_HZ = (5500.0, 11000.0)      # where the roll-off ends
+ROLLOFF_HZ = (150.0, 2000.0)        # how wide it is
+_MEL_HZ = None
+
+
+def mel_centres_hz():
+    """Centre frequency of each mel band, Hz (the filterbank's peak)."""
+    global _MEL_HZ
+    if _MEL_HZ is None:
+        fb = frontend.mel_filterbank()
+        _MEL_HZ = (np.argmax(fb, axis=1) * SAMPLE_RATE / (2 * (fb.shape[1] - 1))).astype(np.float32)
+    return _MEL_HZ
+
+
+def lowpass_mel(seg, rng):
+    """`seg` [frames, mels] of log-mel values through a random low-pass: band powers times the
+    filter's response at each band's centre (a raised-cosine roll-off ending at the cutoff,
+    down to -80 dB)."""
+    end = rng.uniform(*LOWPASS_HZ)
+    width = rng.uniform(*ROLLOFF_HZ)
+    f = mel_centres_hz()
+    x = np.clip((f - (end - width)) / width, 0.0, 1.0)
+    gain = np.maximum(np.cos(0.5 * np.pi * x) ** 2, 1e-8).astype(np.float32)
+    power = (np.power(10.0, seg) - 1.0) / LOG_C
+    return np.log10(1.0 + LOG_C * power * gain).astype(np.float32)
 
 
 def load_tracks(augmented=True):
@@ -113,8 +146,9 @@ class SegmentBatches(tf.keras.utils.Sequence):
     drown an hour of singing. Targets: the teacher patch covering the segment's centre, with
     ground truth applied (segment_labels)."""
 
-    def __init__(self, tracks, scale, per_epoch, batch=256, seed=SEED):
+    def __init__(self, tracks, scale, per_epoch, batch=256, seed=SEED, lowpass=LOWPASS_SHARE):
         super().__init__()
+        self.lowpass = lowpass
         self.tracks = [t for t in tracks if len(t["mel"]) >= scale["frames"]]
         self.F = scale["frames"]
         self.batch = batch
@@ -139,19 +173,30 @@ class SegmentBatches(tf.keras.utils.Sequence):
     def __getitem__(self, k):
         pairs = self.index[k * self.batch:(k + 1) * self.batch]
         x = np.stack([self.tracks[i]["mel"][s:s + self.F] for i, s in pairs])
+        for j in np.flatnonzero(self.rng.random(len(x)) < self.lowpass):
+            x[j] = lowpass_mel(x[j], self.rng)
         y = np.stack([segment_labels(self.tracks[i], np.array([s]), self.F)[0] for i, s in pairs])
         return x, y
 
 
-def train_cnn(scale, train, val, epochs, per_epoch=None):
+def train_cnn(scale, train, val, epochs, per_epoch=None, start_from=None):
+    """One scale's CNN; with `start_from` (a checkpoint folder of an earlier run) it goes on
+    from those weights and input normalisation at a lower learning rate (fine-tuning)."""
     tf.keras.utils.set_random_seed(SEED)
     per_epoch = per_epoch or int(os.environ.get("MSTAG_SEGMENTS_PER_EPOCH", "200000"))
     xva, yva = make_segment_set(val, scale, scale["frames"])
-    sample = np.concatenate([t["mel"][:: 7] for t in train])
-    mu = sample.mean(axis=0).astype(np.float32)
-    sigma = (sample.std(axis=0) + 1e-3).astype(np.float32)
+    if start_from:
+        z = np.load(Path(start_from) / f"{scale['name']}_norm.npz")
+        mu, sigma = z["mu"], z["sigma"]
+    else:
+        sample = np.concatenate([t["mel"][:: 7] for t in train])
+        mu = sample.mean(axis=0).astype(np.float32)
+        sigma = (sample.std(axis=0) + 1e-3).astype(np.float32)
     model, feat = build_cnn(scale, mu, sigma)
-    model.compile(tf.keras.optimizers.AdamW(1e-3, weight_decay=1e-4), loss="binary_crossentropy",
+    if start_from:
+        model.load_weights(str(Path(start_from) / f"{scale['name']}.weights.h5"))
+    rate = 3e-4 if start_from else 1e-3
+    model.compile(tf.keras.optimizers.AdamW(rate, weight_decay=1e-4), loss="binary_crossentropy",
                   metrics=[tf.keras.metrics.AUC(name="auc", multi_label=True, num_labels=len(TAGS))])
     stop = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
     lr = tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=1)
@@ -268,7 +313,8 @@ def main():
             model.load_weights(str(weights))
             print(f"  {scale['name']}: reusing {weights.name}", flush=True)
         else:
-            model, feat, mu, sigma, hist = train_cnn(scale, split["train"], split["val"], epochs)
+            model, feat, mu, sigma, hist = train_cnn(scale, split["train"], split["val"], epochs,
+                                                     start_from=os.environ.get("MSTAG_FINETUNE_FROM"))
             np.savez(norm, mu=mu, sigma=sigma)
             model.save_weights(str(weights))
             histories[scale["name"]] = hist
