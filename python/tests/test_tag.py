@@ -99,13 +99,19 @@ def test_left_right_differences_change_the_scores(tagger, demo_i16, demo_tags):
 def test_resampled_input_is_close(tagger, demo_i16, demo_tags):
     samples, rate = demo_i16
     x = samples.astype(np.float64) / 32768.0
+    # Low-passed at 9.5 kHz first, as tests/parity.rs does: the models read the clip's faint
+    # 10-11 kHz band strongly, and that band is where resamplers differ; this test is about
+    # the package taking other rates, not about a filter's edge.
+    spectrum = np.fft.rfft(x)
+    spectrum[np.fft.rfftfreq(len(x), 1.0 / rate) > 9_500.0] = 0.0
+    base = tagger.tag_array(np.fft.irfft(spectrum, n=len(x)).astype(np.float32), rate)
     # Band-limited 2x upsampling (zero-padded spectrum): the same music at 44.1 kHz, which
     # the pipeline resamples back to the models' 22.05 kHz.
-    up = np.fft.irfft(np.fft.rfft(x), n=2 * len(x)) * 2
+    up = np.fft.irfft(spectrum, n=2 * len(x)) * 2
     song = tagger.tag_array(up.astype(np.float32), rate * 2)
     assert abs(song["duration_s"] - demo_tags["duration_s"]) < 1e-6
     # As tests/parity.rs checks other rates: the same top 3 tags, scores within 0.1.
-    got, want = scores_of(song, tagger.tags), scores_of(demo_tags, tagger.tags)
+    got, want = scores_of(song, tagger.tags), scores_of(base, tagger.tags)
     assert list(np.argsort(-got)[:3]) == list(np.argsort(-want)[:3])
     assert max_abs_diff(got, want) < 0.1
 
