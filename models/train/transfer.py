@@ -339,11 +339,11 @@ def main():
     all_results = {}
     for spec in a.models:
         label, _, path = spec.rpartition("=")
-        manifest = Path(path)
+        manifest = Path(path).resolve()
         m = json.loads(manifest.read_text())
-        shown = manifest.resolve().relative_to(ROOT) if manifest.resolve().is_relative_to(ROOT) else manifest
+        shown = manifest.relative_to(ROOT) if manifest.is_relative_to(ROOT) else manifest
         all_results[label or f"{m.get('name', manifest.parent.name)} ({shown})"] = \
-            evaluate(a.mstag, manifest.resolve(), corpus)
+            evaluate(a.mstag, manifest, corpus)
     (WORK / "results.json").write_text(json.dumps(all_results, indent=1, default=str))
     report(all_results, corpus, a.out)
     print(f"done in {time.time() - t0:.0f} s; wrote {a.out}", file=sys.stderr)
