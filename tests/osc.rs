@@ -613,6 +613,68 @@ fn receivers_get_exact_scores_at_the_configured_rate() {
     assert_eq!(stats.receivers[0].packets_sent, r.packets_sent);
 }
 
+/// OSC riding on the WebSocket server's thread (`mstag-live` with both on): the same exact
+/// values at the same rate as a sender of its own, and no OSC thread.
+#[test]
+fn a_sender_riding_on_the_websocket_thread_sends_the_same_rounds() {
+    use mstag::output::ws::{Greeting, WsConfig, WsServer};
+    use mstag::output::Rider;
+    let _serial = serial();
+    let dir = common::TempDir::new("osc-riding");
+    let names = tag_names();
+    let parts = tag_address_parts(&names);
+    let p_py = free_udp_port();
+    let py = PyReceiver::start(&dir, p_py, 20.0);
+    let raw = RawReceiver::start();
+    let publisher = Publisher::start(names.len(), Duration::from_millis(200));
+
+    let mut cfg = OscConfig::new(vec![target(p_py), target(raw.port)]);
+    cfg.rate_hz = 30;
+    let (events, log) = events_hook();
+    let (sender, rider) =
+        OscSender::start_riding(cfg, &names, &[], publisher.source(), log).expect("riding");
+    let mut ws = WsConfig::new(WsConfig::parse_addr("127.0.0.1:0", "ws").unwrap());
+    ws.rate_hz = 30;
+    let riders: Vec<Box<dyn Rider>> = vec![Box::new(rider)];
+    let server = WsServer::start_with_riders(
+        ws,
+        &names,
+        &[],
+        Greeting::default(),
+        publisher.source(),
+        riders,
+    )
+    .expect("WebSocket server");
+    std::thread::sleep(Duration::from_millis(6000));
+    let threads: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|c| c.trim().to_string())
+        .collect();
+    let ws_stats = server.stop(None);
+    let stats = sender.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    let published = publisher.stop();
+    let (py_msgs, _) = py.kill();
+    let raw_datagrams = raw.stop();
+
+    assert!(threads.iter().any(|t| t == "mstag-ws"), "{threads:?}");
+    assert!(!threads.iter().any(|t| t == "mstag-osc"), "{threads:?}");
+    assert!(events.lock().unwrap().is_empty());
+    assert_eq!(stats.send_errors, 0, "{stats:?}");
+    // One OSC round per broadcaster round.
+    assert!(
+        (175..=185).contains(&stats.rounds) && stats.rounds.abs_diff(ws_stats.rounds) <= 1,
+        "rounds in 6 s at 30 Hz: OSC {}, WebSocket {}",
+        stats.rounds,
+        ws_stats.rounds
+    );
+    check_rate_and_range("python-osc", &py_msgs, &parts, 30.0);
+    check_summary_messages("python-osc", &py_msgs, &names, "window");
+    check_values("python-osc", &py_msgs, &parts, &names, &published, 0.0);
+    assert_eq!(stats.receivers[1].packets_sent, raw_datagrams.len() as u64);
+}
+
 /// `--osc-plain`: one message per packet; the ema view; smoothing moves values gradually.
 #[test]
 fn plain_messages_ema_view_and_smoothing() {

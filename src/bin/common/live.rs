@@ -16,7 +16,7 @@ use mstag::capture::{InputEvent, Supervisor};
 use mstag::engine::{Delivery, Engine, EngineConfig, HeadLabels, InputFormat, Scores};
 use mstag::head::HeadSet;
 use mstag::model::ModelSet;
-use mstag::output::{OscSender, Recorder, TerminalView};
+use mstag::output::{OscSender, Recorder, Rider, TerminalView};
 use mstag::stream::RingConsumer;
 
 enum Source {
@@ -220,17 +220,29 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     }
     let (source, ring) = open_source(args)?;
     let (engine, updates, recording) = start_engine(args, models, heads, &source, ring)?;
+    // With the WebSocket on too, OSC rides on its thread (the same rate): one wake-up a round
+    // for both.
+    let web_on = args.web.ws.is_some() || args.web.http.is_some();
+    let mut riders: Vec<Box<dyn Rider>> = Vec::new();
     let osc = match osc_config {
         Some(c) => {
             let latest = engine.latest();
             let cal = calibration.clone();
-            Some(OscSender::start_with_heads(
-                c,
-                &tags,
-                &head_labels,
-                Box::new(move || scaled(&latest.get(), cal.as_ref())),
-                Box::new(|e| eprintln!("mstag-live: {e}")),
-            )?)
+            let source = Box::new(move || scaled(&latest.get(), cal.as_ref()));
+            let log = Box::new(|e: &mstag::output::OscEvent| eprintln!("mstag-live: {e}"));
+            if web_on {
+                let (sender, rider) = OscSender::start_riding(c, &tags, &head_labels, source, log)?;
+                riders.push(Box::new(rider));
+                Some(sender)
+            } else {
+                Some(OscSender::start_with_heads(
+                    c,
+                    &tags,
+                    &head_labels,
+                    source,
+                    log,
+                )?)
+            }
         }
         None => None,
     };
@@ -241,6 +253,7 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         &head_labels,
         calibration.as_ref(),
         super::web::greeting(source.describe(), matches!(source, Source::Device(_))),
+        riders,
     )?;
     if !args.json {
         eprintln!(
@@ -259,15 +272,16 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
         web.as_ref(),
     )?;
     let summary = engine.join()?;
-    if let Some(osc) = osc {
-        eprintln!("mstag-live: {}", osc.stop());
-    }
+    // The WebSocket first: OSC may ride on its thread.
     if let Some(web) = web {
         let last = summary
             .final_scores
             .as_ref()
             .map(|f| scaled(f, calibration.as_ref()));
         web.stop(last);
+    }
+    if let Some(osc) = osc {
+        eprintln!("mstag-live: {}", osc.stop());
     }
     // The last line or frame is always the final (song-level) scores, drawn whatever the
     // throttle skipped before.
@@ -358,6 +372,12 @@ fn start_engine(
     Ok((engine, updates, recording))
 }
 
+/// How long the main thread waits for an update before it looks at Ctrl-C, the device and
+/// the page's requests again. Each look costs a wake-up and crossbeam's spin before it
+/// sleeps again (about 14-20 µs of CPU on a virtual machine), so it is not shorter than a
+/// person notices.
+const FOLLOW_LOOK: Duration = Duration::from_millis(200);
+
 /// Prints updates until the engine ends: watches the device, and on Ctrl-C lets go of the
 /// input so that the engine drains what is left and publishes the final scores.
 fn follow(
@@ -373,7 +393,7 @@ fn follow(
         if let Some(name) = web.and_then(super::web::Web::device_request) {
             switch_device(&name, source.as_mut(), engine, web);
         }
-        match updates.recv_timeout(Duration::from_millis(50)) {
+        match updates.recv_timeout(FOLLOW_LOOK) {
             Ok(s) => printer.print(&s)?,
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,

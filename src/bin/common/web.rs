@@ -7,6 +7,7 @@ use super::LiveArgs;
 use mstag::calibration::{Calibration, Scale};
 use mstag::engine::{Engine, HeadLabels, Scores};
 use mstag::output::ws::{page_origins, Greeting, PageServer, WsConfig, WsServer, DEFAULT_WS_ADDR};
+use mstag::output::Rider;
 
 /// The running WebSocket server and page server.
 pub struct Web {
@@ -16,7 +17,8 @@ pub struct Web {
 
 impl Web {
     /// Starts what `args` asks for (`--http` alone starts the WebSocket on its default
-    /// address too); `None` when neither is asked.
+    /// address too), with `riders` on the broadcaster's thread; `None` when neither is asked
+    /// (then `riders` must be empty).
     pub fn start(
         args: &LiveArgs,
         engine: &Engine,
@@ -24,6 +26,7 @@ impl Web {
         heads: &[HeadLabels],
         calibration: Option<&Calibration>,
         greeting: Greeting,
+        riders: Vec<Box<dyn Rider>>,
     ) -> Result<Option<Web>> {
         let ws_addr = match (&args.web.ws, &args.web.http) {
             (None, None) => return Ok(None),
@@ -48,12 +51,13 @@ impl Web {
         cfg.control_origins = args.web.ws_allow_origin.clone();
         let latest = engine.latest();
         let cal = calibration.cloned();
-        let ws = WsServer::start(
+        let ws = WsServer::start_with_riders(
             cfg,
             tags,
             heads,
             greeting,
             Box::new(move || super::live::scaled(&latest.get(), cal.as_ref())),
+            riders,
         )?;
         let page = match http {
             Some(h) => Some(PageServer::start(h, ws.local_addr())?),

@@ -60,7 +60,7 @@ pub use crate::output::cues::{CueEvent, Cues, Trigger, DEFAULT_HYSTERESIS};
 pub use config::{normalize_prefix, Framing, OscConfig};
 pub use messages::{sanitize_tag, tag_address_parts, OscMessages};
 pub use packet::{split_bundles, PacketWriter};
-pub use sender::{OscEvent, OscLog, OscSender, ScoreSource};
+pub use sender::{OscEvent, OscLog, OscRider, OscSender, ScoreSource};
 pub use smoothing::{clamp_unit, Smoother};
 pub use stats::{OscStats, ReceiverStats};
 pub use target::OscTarget;

@@ -7,8 +7,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::Sender;
-
 use crate::engine::Latest;
 use crate::error::{Error, Result};
 
@@ -68,7 +66,7 @@ pub use crate::output::ScoreSource;
 /// A running OSC sender thread. [`OscSender::stop`] or dropping it stops and joins the thread.
 pub struct OscSender {
     thread: Option<JoinHandle<()>>,
-    stop: Option<Sender<()>>,
+    stop: Option<crate::output::mailbox::Post<()>>,
     shared: Arc<Shared>,
 }
 
@@ -105,22 +103,8 @@ impl OscSender {
         source: ScoreSource,
         log: OscLog,
     ) -> Result<OscSender> {
-        cfg.validate()?;
-        let messages = OscMessages::new(&cfg.prefix, tags)?.with_heads(heads)?;
-        let cues = super::Cues::new(
-            tags,
-            heads,
-            &cfg.triggers,
-            cfg.hold_s
-                .map(|h| std::time::Duration::from_secs_f64(h.clamp(0.0, 3600.0))),
-        )?;
-        let mut sockets = Vec::with_capacity(cfg.targets.len());
-        for t in &cfg.targets {
-            sockets.push(open_socket(t)?);
-        }
-        let shared = Arc::new(Shared::new(&cfg.targets));
-        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let worker = Worker::new(&cfg, messages, sockets, shared.clone(), source, log, cues);
+        let (worker, shared) = Self::worker(&cfg, tags, heads, source, log)?;
+        let (stop_tx, stop_rx) = crate::output::mailbox::mailbox::<()>(1);
         let thread = std::thread::Builder::new()
             .name("mstag-osc".into())
             .spawn(move || worker.run(stop_rx))
@@ -135,6 +119,72 @@ impl OscSender {
         })
     }
 
+    /// Like [`OscSender::start_with_heads`], without a thread of its own: the returned
+    /// [`OscRider`] sends a round each time another output's thread calls
+    /// [`Rider::round`](crate::output::Rider::round) (that thread must run at `cfg.rate_hz`:
+    /// the smoothing and the cue hold count in its rounds). The sender counts and reports as
+    /// usual; [`OscSender::stop`] only reads the counters, so stop the host first.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use mstag::output::ws::{Greeting, WsConfig, WsServer};
+    /// use mstag::output::{OscConfig, OscSender, OscTarget, Rider};
+    /// # fn main() -> mstag::Result<()> {
+    /// let tags = vec!["rock".to_string()];
+    /// let osc = OscConfig::new(vec![OscTarget::parse("127.0.0.1:7700")?]);
+    /// let source = || Box::new(mstag::engine::Scores::default) as mstag::output::ScoreSource;
+    /// let (sender, rider) = OscSender::start_riding(osc, &tags, &[], source(), Box::new(|_| ()))?;
+    /// let ws = WsConfig::new(WsConfig::parse_addr("127.0.0.1:0", "ws address")?);
+    /// let riders: Vec<Box<dyn Rider>> = vec![Box::new(rider)];
+    /// let server = WsServer::start_with_riders(ws, &tags, &[], Greeting::default(), source(), riders)?;
+    /// // ... later: the host first, then the rider's counters.
+    /// server.stop(None);
+    /// println!("{}", sender.stop());
+    /// # Ok(()) }
+    /// ```
+    pub fn start_riding(
+        cfg: OscConfig,
+        tags: &[String],
+        heads: &[HeadLabels],
+        source: ScoreSource,
+        log: OscLog,
+    ) -> Result<(OscSender, OscRider)> {
+        let (worker, shared) = Self::worker(&cfg, tags, heads, source, log)?;
+        let sender = OscSender {
+            thread: None,
+            stop: None,
+            shared,
+        };
+        Ok((sender, OscRider(worker)))
+    }
+
+    /// The sockets and the state of a sender for `cfg`, checked.
+    fn worker(
+        cfg: &OscConfig,
+        tags: &[String],
+        heads: &[HeadLabels],
+        source: ScoreSource,
+        log: OscLog,
+    ) -> Result<(Worker, Arc<Shared>)> {
+        cfg.validate()?;
+        let messages = OscMessages::new(&cfg.prefix, tags)?.with_heads(heads)?;
+        let cues = super::Cues::new(
+            tags,
+            heads,
+            &cfg.triggers,
+            cfg.hold_s
+                .map(|h| std::time::Duration::from_secs_f64(h.clamp(0.0, 3600.0))),
+        )?;
+        let mut sockets = Vec::with_capacity(cfg.targets.len());
+        for t in &cfg.targets {
+            sockets.push(open_socket(t)?);
+        }
+        let shared = Arc::new(Shared::new(&cfg.targets));
+        let worker = Worker::new(cfg, messages, sockets, shared.clone(), source, log, cues);
+        Ok((worker, shared))
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> OscStats {
         self.shared.snapshot()
@@ -147,11 +197,21 @@ impl OscSender {
     }
 
     fn stop_and_join(&mut self) {
-        // Dropping the only sender disconnects the channel, which wakes the thread at once.
+        // Dropping the post closes the mailbox, which wakes the thread at once.
         self.stop.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// An OSC sender's rounds, for another output's thread to run (see
+/// [`OscSender::start_riding`]).
+pub struct OscRider(Worker);
+
+impl crate::output::Rider for OscRider {
+    fn round(&mut self) {
+        self.0.round();
     }
 }
 

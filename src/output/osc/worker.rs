@@ -61,6 +61,16 @@ pub(super) struct Worker {
     cue_addrs: Vec<String>,
     /// `<prefix>/top/changed`.
     changed_addr: String,
+    /// The head labels' count (after the tags in `values`).
+    n_head: usize,
+    /// This round's values (tags, then head labels).
+    values: [f32; MAX_SMOOTHED],
+    /// The values whose packets the writer holds (when `encoded`).
+    sent: [f32; MAX_SMOOTHED],
+    encoded: bool,
+    encode_failed: bool,
+    events: Vec<CueEvent>,
+    packets: Vec<OscPacket>,
 }
 
 impl Worker {
@@ -83,7 +93,15 @@ impl Worker {
                 format!("{prefix}/cue/{}", parts.join("/"))
             })
             .collect();
+        let n_head = messages.heads().iter().map(|h| h.labels.len()).sum();
         Worker {
+            n_head,
+            values: [0.0; MAX_SMOOTHED],
+            sent: [0.0; MAX_SMOOTHED],
+            encoded: false,
+            encode_failed: false,
+            events: Vec::new(),
+            packets: Vec::new(),
             cue_addrs,
             changed_addr: format!("{prefix}/top/changed"),
             period: Duration::from_secs_f64(1.0 / cfg.rate_hz as f64),
@@ -100,67 +118,11 @@ impl Worker {
         }
     }
 
-    /// Sends a round every period until `stop` receives or is disconnected.
-    pub(super) fn run(mut self, stop: crossbeam_channel::Receiver<()>) {
+    /// Sends a round every period until `stop` receives or is closed.
+    pub(super) fn run(mut self, stop: crate::output::mailbox::Mailbox<()>) {
         let mut next = Instant::now();
-        let mut values = [0.0f32; MAX_SMOOTHED];
-        // The values whose packets the writer holds (when `encoded`).
-        let mut sent = [0.0f32; MAX_SMOOTHED];
-        let mut encoded = false;
-        let n_head: usize = self.messages.heads().iter().map(|h| h.labels.len()).sum();
-        let mut events = Vec::new();
-        let mut packets = Vec::new();
-        let mut encode_failed = false;
         loop {
-            let scores = (self.source)();
-            if scores.seq > 0 {
-                let n = self.messages.n_tags();
-                let v = scores.view(self.view);
-                let h = scores.head_view(self.view);
-                for (i, x) in values[..n + n_head].iter_mut().enumerate() {
-                    let raw = if i < n { v.get(i) } else { h.get(i - n) };
-                    *x = clamp_unit(raw.copied().unwrap_or(0.0));
-                }
-                self.smoother.apply(&mut values[..n + n_head]);
-                self.cues
-                    .update(&values[..n + n_head], Instant::now(), &mut events);
-                // Between model updates (and without smoothing) the values do not change:
-                // the packets already encoded go out again.
-                let same = encoded && values[..n + n_head] == sent[..n + n_head];
-                if same {
-                    self.send_round();
-                } else {
-                    let (tags, heads) = values[..n + n_head].split_at(n);
-                    self.messages.set_with_heads(tags, heads, self.view);
-                    match self.writer.write(self.messages.messages(), self.framing) {
-                        Ok(_) => {
-                            sent[..n + n_head].copy_from_slice(&values[..n + n_head]);
-                            encoded = true;
-                            self.send_round()
-                        }
-                        Err(e) => {
-                            encoded = false;
-                            if !encode_failed {
-                                (self.log)(&OscEvent::Failed {
-                                    reason: e.to_string(),
-                                });
-                                encode_failed = true;
-                            }
-                        }
-                    }
-                }
-                // Cue events go out after the round's values, in packets of their own.
-                if !events.is_empty() {
-                    packets.extend(events.drain(..).map(|e| self.cue_packet(e)));
-                    if self.writer.write(&packets, self.framing).is_ok() {
-                        self.send_round();
-                    }
-                    packets.clear();
-                    // The writer now holds the cue packets, not the values'.
-                    encoded = false;
-                }
-            }
-            self.shared.rounds.fetch_add(1, Ordering::Relaxed);
+            self.round();
             next += self.period;
             let now = Instant::now();
             if now > next + self.period {
@@ -172,6 +134,66 @@ impl Worker {
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+    }
+
+    /// One round: read the scores, encode them (unless they are the ones last encoded),
+    /// send them and any cue events to every receiver.
+    pub(super) fn round(&mut self) {
+        let scores = (self.source)();
+        if scores.seq > 0 {
+            let n = self.messages.n_tags();
+            let m = n + self.n_head;
+            let v = scores.view(self.view);
+            let h = scores.head_view(self.view);
+            for (i, x) in self.values[..m].iter_mut().enumerate() {
+                let raw = if i < n { v.get(i) } else { h.get(i - n) };
+                *x = clamp_unit(raw.copied().unwrap_or(0.0));
+            }
+            self.smoother.apply(&mut self.values[..m]);
+            self.cues
+                .update(&self.values[..m], Instant::now(), &mut self.events);
+            // Between model updates (and without smoothing) the values do not change: the
+            // packets already encoded go out again.
+            let same = self.encoded && self.values[..m] == self.sent[..m];
+            if same {
+                self.send_round();
+            } else {
+                let (tags, heads) = self.values[..m].split_at(n);
+                self.messages.set_with_heads(tags, heads, self.view);
+                match self.writer.write(self.messages.messages(), self.framing) {
+                    Ok(_) => {
+                        self.sent[..m].copy_from_slice(&self.values[..m]);
+                        self.encoded = true;
+                        self.send_round()
+                    }
+                    Err(e) => {
+                        self.encoded = false;
+                        if !self.encode_failed {
+                            (self.log)(&OscEvent::Failed {
+                                reason: e.to_string(),
+                            });
+                            self.encode_failed = true;
+                        }
+                    }
+                }
+            }
+            // Cue events go out after the round's values, in packets of their own.
+            if !self.events.is_empty() {
+                let mut packets = std::mem::take(&mut self.packets);
+                let events = std::mem::take(&mut self.events);
+                packets.extend(events.iter().map(|&e| self.cue_packet(e)));
+                self.events = events;
+                self.events.clear();
+                if self.writer.write(&packets, self.framing).is_ok() {
+                    self.send_round();
+                }
+                packets.clear();
+                self.packets = packets;
+                // The writer now holds the cue packets, not the values'.
+                self.encoded = false;
+            }
+        }
+        self.shared.rounds.fetch_add(1, Ordering::Relaxed);
     }
 
     /// `<prefix>/cue/<tag> i 1|0` or `<prefix>/top/changed s`.

@@ -23,7 +23,8 @@ use crate::calibration::Scale;
 use crate::engine::{HeadLabels, Scores};
 use crate::error::{Error, Result};
 use crate::output::cues::Cues;
-use crate::output::ScoreSource;
+use crate::output::mailbox::{mailbox, Mailbox, Post};
+use crate::output::{Rider, ScoreSource};
 
 /// How long the acceptor rests after a failed accept (e.g. out of file descriptors).
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -136,7 +137,7 @@ pub struct WsServer {
     local: SocketAddr,
     counters: Arc<Counters>,
     ctx: Arc<ClientContext>,
-    commands: Sender<Command>,
+    commands: Post<Command>,
     devices: Receiver<String>,
     stopping: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<Vec<JoinHandle<()>>>>,
@@ -156,6 +157,24 @@ impl WsServer {
         heads: &[HeadLabels],
         greeting: Greeting,
         source: ScoreSource,
+    ) -> Result<WsServer> {
+        Self::start_with_riders(cfg, tags, heads, greeting, source, Vec::new())
+    }
+
+    /// Like [`WsServer::start`], and the broadcaster's thread also runs `riders` (other
+    /// outputs at the same rate, e.g. [`OscSender::start_riding`](crate::output::OscSender::start_riding)),
+    /// one round each after its own: one wake-up a round serves them all. They stop with
+    /// the server (after its final round).
+    ///
+    /// # Errors
+    /// As [`WsServer::start`].
+    pub fn start_with_riders(
+        cfg: WsConfig,
+        tags: &[String],
+        heads: &[HeadLabels],
+        greeting: Greeting,
+        source: ScoreSource,
+        riders: Vec<Box<dyn Rider>>,
     ) -> Result<WsServer> {
         cfg.validate()?;
         let hold = cfg
@@ -189,7 +208,7 @@ impl WsServer {
                 .spawn(move || accept(listener, ctx, max, &stopping, &joins))
                 .map_err(spawn_err)?
         };
-        let (commands, command_rx) = crossbeam_channel::bounded(16);
+        let (commands, command_rx) = mailbox(16);
         let broadcaster = Broadcaster {
             names: (tags.to_vec(), heads.to_vec(), cfg.scale),
             greeting,
@@ -201,6 +220,7 @@ impl WsServer {
             ctx: ctx.clone(),
             counters: counters.clone(),
             texts: ((0, false), HashMap::new()),
+            riders,
         };
         let broadcaster = std::thread::Builder::new()
             .name("mstag-ws".into())
@@ -379,10 +399,12 @@ struct Broadcaster {
     counters: Arc<Counters>,
     /// The texts of the scores last sent (`seq`, final), per subscription.
     texts: ((u64, bool), HashMap<u32, Utf8Bytes>),
+    /// Other outputs run on this thread, a round each after ours.
+    riders: Vec<Box<dyn Rider>>,
 }
 
 impl Broadcaster {
-    fn run(mut self, commands: Receiver<Command>) {
+    fn run(mut self, commands: Mailbox<Command>) {
         let period = Duration::from_secs_f64(1.0 / f64::from(self.cfg.rate_hz));
         let mut next = Instant::now();
         let mut events = Vec::new();
@@ -402,6 +424,9 @@ impl Broadcaster {
                     texts.push(Utf8Bytes::from(cue));
                 }
                 self.send_scores(&scores, false, &texts);
+            }
+            for r in &mut self.riders {
+                r.round();
             }
             if looked.elapsed() >= CONTROL_POLL {
                 looked = Instant::now();
