@@ -52,6 +52,8 @@ pub(crate) fn mailbox<T>(capacity: usize) -> (Post<T>, Mailbox<T>) {
 }
 
 impl<T> Post<T> {
+    // The WebSocket server posts commands; OSC only closes its mailbox.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     /// Posts `command` unless the mailbox is full or its thread is gone (then it is handed
     /// back); never blocks.
     pub(crate) fn try_send(&self, command: T) -> Result<(), T> {
@@ -66,6 +68,7 @@ impl<T> Post<T> {
 }
 
 impl<T> Post<T> {
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     /// Posts `command`, waiting for room if the mailbox is full (its thread takes one command
     /// per look); hands it back only if the thread is gone.
     pub(crate) fn send(&self, command: T) -> Result<(), T> {
