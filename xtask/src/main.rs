@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask <setup|demo|test|train|bundle|screenshot|bench>`.
+//! Project tasks: `cargo xtask <setup|demo|test|train|bundle|screenshot|bench|wheel>`.
 //!
 //! * `setup`  fetches ONNX Runtime's shared library from its PyPI wheel (no other download
 //!   source is reachable or needed) into `.ort/lib/`.
@@ -14,6 +14,8 @@
 //!   `--device cpu` runs it anywhere.
 //! * `gpu-pack` `.gpu/`: gpu-check's binaries and ONNX Runtime's CUDA provider in pieces that
 //!   a lent GPU machine without network can be given (`xtask/gpu-device.sh` unpacks them).
+//! * `wheel`  the Python package as a manylinux_2_28 wheel in target/wheels/ (maturin with
+//!   Zig from PyPI), checked in a fresh environment against the CLI.
 //! * `bench`  every benchmark (stages, offline and live runs, latency, the plugin in a host,
 //!   the musicnn peer, the floor) and the generated part of BENCHMARKS.md.
 
@@ -25,6 +27,7 @@ use anyhow::{bail, Context, Result};
 mod bench;
 mod gpu_check;
 mod gpu_pack;
+mod wheel;
 
 const ORT_VERSION: &str = "1.31.1";
 
@@ -314,7 +317,8 @@ fn test(extra: &[String]) -> Result<()> {
         .args(["test", "--release", "--workspace"])
         .args(extra))?;
     core_without_features()?;
-    python_package()
+    python_package()?;
+    wheel::wheel().map(|_| ())
 }
 
 /// What the Ray Data and Spark recipes (python/mstag/distributed.py) are tested with.
@@ -608,8 +612,9 @@ fn main() -> Result<()> {
         Some("gpu-pack") => gpu_pack::gpu_pack(),
         Some("bundle") => bundle().map(|_| ()),
         Some("screenshot") => screenshot(),
+        Some("wheel") => wheel::wheel().map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask <setup [--gpu] | demo | test [cargo test args] | train | bundle | screenshot | bench [--quick ...] | gpu-check [--device cuda|cpu] ... | gpu-pack>");
+            eprintln!("usage: cargo xtask <setup [--gpu] | demo | test [cargo test args] | train | bundle | screenshot | bench [--quick ...] | gpu-check [--device cuda|cpu] ... | gpu-pack | wheel>");
             std::process::exit(2)
         }
     }
