@@ -333,18 +333,8 @@ const PYTHON_RECIPE_PIP: &[&str] = &[
 /// fresh virtual environment (maturin builds the wheel, ONNX Runtime comes from PyPI), then
 /// its pytest suite, which compares it with the CLI built above.
 fn python_package() -> Result<()> {
-    let venv = root().join("target/python-test-venv");
-    let _ = std::fs::remove_dir_all(&venv);
-    run(Command::new(python()).args(["-m", "venv"]).arg(&venv))?;
-    let py = venv.join("bin/python");
-    run(Command::new(&py)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
+    let py = fresh_venv(&root().join("target/python-test-venv"))?;
+    run(pip_install(&py)
         .args(["pytest==9.2.0", "./python"])
         // The distributed recipes' tests (python/tests/test_ray.py, test_spark.py): a local Ray
         // cluster and a local Spark (the machine's Java 17). pandas 2: PySpark 4.3 does not
@@ -355,6 +345,26 @@ fn python_package() -> Result<()> {
         .args(["-m", "pytest", "-q", "python/tests"])
         .env("MSTAG_CLI", root().join("target/release/mstag"))
         .current_dir(root()))
+}
+
+/// A new, empty virtual environment at `dir` (an old one there is removed); its Python.
+fn fresh_venv(dir: &Path) -> Result<PathBuf> {
+    let _ = std::fs::remove_dir_all(dir);
+    run(Command::new(python()).args(["-m", "venv"]).arg(dir))?;
+    Ok(dir.join("bin/python"))
+}
+
+/// `py -m pip install --quiet` (add the requirements).
+fn pip_install(py: &Path) -> Command {
+    let mut c = Command::new(py);
+    c.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
+    c
 }
 
 /// Crates the library's core must build without (issue 17): an embedder who turns the

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::{cargo, python, root, run, target_dir};
+use crate::{cargo, fresh_venv, pip_install, root, run, target_dir};
 
 /// The glibc the wheel is built for (`onnxruntime==1.31.1` is manylinux_2_28 too).
 const POLICY: &str = "manylinux_2_28";
@@ -26,17 +26,7 @@ pub(crate) fn wheel() -> Result<PathBuf> {
     let target = target_dir();
     let tools = target.join("wheel-venv");
     if !tools.join("bin/maturin").exists() {
-        let _ = std::fs::remove_dir_all(&tools);
-        run(Command::new(python()).args(["-m", "venv"]).arg(&tools))?;
-        run(Command::new(tools.join("bin/python"))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(BUILD_PIP))?;
+        run(pip_install(&fresh_venv(&tools)?).args(BUILD_PIP))?;
     }
     let out = target.join("wheels");
     let ours = |p: &Path| {
@@ -88,19 +78,8 @@ fn wheels(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
 /// the CLI does.
 fn check(wheel: &Path, target: &Path) -> Result<()> {
     run(cargo().args(["build", "--release", "--bin", "mstag"]))?;
-    let venv = target.join("wheel-check-venv");
-    let _ = std::fs::remove_dir_all(&venv);
-    run(Command::new(python()).args(["-m", "venv"]).arg(&venv))?;
-    let py = venv.join("bin/python");
-    run(Command::new(&py)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg(wheel))?;
+    let py = fresh_venv(&target.join("wheel-check-venv"))?;
+    run(pip_install(&py).arg(wheel))?;
     let script = r#"
 import json, subprocess, sys
 import mstag
