@@ -23,6 +23,8 @@
 //!   nothing allocated.
 //! * Models and ONNX Runtime are found beside the plugin binary ([`locate`]); when they are
 //!   missing the editor and the log say so and audio still passes through.
+//! * Once an instance has existed, the library stays loaded until the host exits ([`pin`]):
+//!   unloading it would leave the host's threads with destructors whose code is gone.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -37,6 +39,7 @@ pub mod locate;
 pub mod midi;
 pub mod midi_row;
 pub mod params;
+pub mod pin;
 pub mod settings;
 
 use feed::AudioFeed;
@@ -57,6 +60,8 @@ pub struct Mstag {
 
 impl Default for Mstag {
     fn default() -> Self {
+        // Before any of our code runs on the host's threads for this instance.
+        pin::pin_library();
         let (shared, midi) = Shared::new();
         Mstag {
             params: shared.params.clone(),
