@@ -51,11 +51,11 @@ pub(crate) fn mailbox<T>(capacity: usize) -> (Post<T>, Mailbox<T>) {
     )
 }
 
+// The WebSocket server posts commands; OSC only closes its mailbox.
 impl<T> Post<T> {
-    // The WebSocket server posts commands; OSC only closes its mailbox.
-    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     /// Posts `command` unless the mailbox is full or its thread is gone (then it is handed
     /// back); never blocks.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) fn try_send(&self, command: T) -> Result<(), T> {
         match self.tx.try_send(command) {
             Ok(()) => {
@@ -65,12 +65,10 @@ impl<T> Post<T> {
             Err(TrySendError::Full(c) | TrySendError::Disconnected(c)) => Err(c),
         }
     }
-}
 
-impl<T> Post<T> {
-    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     /// Posts `command`, waiting for room if the mailbox is full (its thread takes one command
     /// per look); hands it back only if the thread is gone.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) fn send(&self, command: T) -> Result<(), T> {
         self.tx.send(command).map_err(|e| e.into_inner())?;
         self.shared.bell.ring();

@@ -44,6 +44,33 @@ impl ReceiverState {
     }
 }
 
+/// The addresses of cue events.
+struct CueAddresses {
+    /// `<prefix>/cue/<tag>` (or `.../<head>/<label>`) of each trigger.
+    cues: Vec<String>,
+    /// `<prefix>/top/changed`.
+    changed: String,
+}
+
+impl CueAddresses {
+    /// `<prefix>/cue/<tag> i 1|0` or `<prefix>/top/changed s`.
+    fn packet(&self, cues: &Cues, e: CueEvent) -> OscPacket {
+        let (addr, arg) = match e {
+            CueEvent::Cue { trigger, on } => {
+                (self.cues[trigger].clone(), OscType::Int(i32::from(on)))
+            }
+            CueEvent::TopChanged { tag } => (
+                self.changed.clone(),
+                OscType::String(cues.tag(tag).to_string()),
+            ),
+        };
+        OscPacket::Message(OscMessage {
+            addr,
+            args: vec![arg],
+        })
+    }
+}
+
 /// What the sender thread owns.
 pub(super) struct Worker {
     period: Duration,
@@ -57,10 +84,8 @@ pub(super) struct Worker {
     source: ScoreSource,
     log: OscLog,
     cues: Cues,
-    /// `<prefix>/cue/<tag>` (or `.../<head>/<label>`) of each trigger.
-    cue_addrs: Vec<String>,
-    /// `<prefix>/top/changed`.
-    changed_addr: String,
+    /// Where cue events go.
+    cue_addrs: CueAddresses,
     /// The head labels' count (after the tags in `values`).
     n_head: usize,
     /// This round's values (tags, then head labels).
@@ -102,8 +127,10 @@ impl Worker {
             encode_failed: false,
             events: Vec::new(),
             packets: Vec::new(),
-            cue_addrs,
-            changed_addr: format!("{prefix}/top/changed"),
+            cue_addrs: CueAddresses {
+                cues: cue_addrs,
+                changed: format!("{prefix}/top/changed"),
+            },
             period: Duration::from_secs_f64(1.0 / cfg.rate_hz as f64),
             view: cfg.view,
             framing: cfg.framing,
@@ -179,38 +206,18 @@ impl Worker {
             }
             // Cue events go out after the round's values, in packets of their own.
             if !self.events.is_empty() {
-                let mut packets = std::mem::take(&mut self.packets);
-                let events = std::mem::take(&mut self.events);
-                packets.extend(events.iter().map(|&e| self.cue_packet(e)));
-                self.events = events;
-                self.events.clear();
-                if self.writer.write(&packets, self.framing).is_ok() {
+                let (addrs, cues) = (&self.cue_addrs, &self.cues);
+                self.packets
+                    .extend(self.events.drain(..).map(|e| addrs.packet(cues, e)));
+                if self.writer.write(&self.packets, self.framing).is_ok() {
                     self.send_round();
                 }
-                packets.clear();
-                self.packets = packets;
+                self.packets.clear();
                 // The writer now holds the cue packets, not the values'.
                 self.encoded = false;
             }
         }
         self.shared.rounds.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// `<prefix>/cue/<tag> i 1|0` or `<prefix>/top/changed s`.
-    fn cue_packet(&self, e: CueEvent) -> OscPacket {
-        let (addr, arg) = match e {
-            CueEvent::Cue { trigger, on } => {
-                (self.cue_addrs[trigger].clone(), OscType::Int(i32::from(on)))
-            }
-            CueEvent::TopChanged { tag } => (
-                self.changed_addr.clone(),
-                OscType::String(self.cues.tag(tag).to_string()),
-            ),
-        };
-        OscPacket::Message(OscMessage {
-            addr,
-            args: vec![arg],
-        })
     }
 
     fn send_round(&mut self) {
