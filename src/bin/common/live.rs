@@ -222,7 +222,6 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
     let (engine, updates, recording) = start_engine(args, models, heads, &source, ring)?;
     // With the WebSocket on too, OSC rides on its thread (the same rate): one wake-up a round
     // for both.
-    let web_on = args.web.ws.is_some() || args.web.http.is_some();
     let mut riders: Vec<Box<dyn Rider>> = Vec::new();
     let osc = match osc_config {
         Some(c) => {
@@ -230,7 +229,7 @@ pub fn run_live(args: &LiveArgs) -> Result<()> {
             let cal = calibration.clone();
             let source = Box::new(move || scaled(&latest.get(), cal.as_ref()));
             let log = Box::new(|e: &mstag::output::OscEvent| eprintln!("mstag-live: {e}"));
-            if web_on {
+            if args.web.serves() {
                 let (sender, rider) = OscSender::start_riding(c, &tags, &head_labels, source, log)?;
                 riders.push(Box::new(rider));
                 Some(sender)

@@ -28,11 +28,10 @@ impl Web {
         greeting: Greeting,
         riders: Vec<Box<dyn Rider>>,
     ) -> Result<Option<Web>> {
-        let ws_addr = match (&args.web.ws, &args.web.http) {
-            (None, None) => return Ok(None),
-            (Some(a), _) => a.as_str(),
-            (None, Some(_)) => DEFAULT_WS_ADDR,
-        };
+        if !args.web.serves() {
+            return Ok(None);
+        }
+        let ws_addr = args.web.ws.as_deref().unwrap_or(DEFAULT_WS_ADDR);
         let mut cfg = WsConfig::new(WsConfig::parse_addr(ws_addr, "ws address")?);
         cfg.rate_hz = args.osc.rate();
         cfg.max_clients = usize::from(args.web.ws_max_clients);
@@ -125,6 +124,13 @@ pub struct WebArgs {
     /// are accepted besides the page's own; repeatable
     #[arg(long, value_name = "ORIGIN")]
     pub ws_allow_origin: Vec<String>,
+}
+
+impl WebArgs {
+    /// Whether the WebSocket runs (`--ws`, or `--http`, which needs it).
+    pub fn serves(&self) -> bool {
+        self.ws.is_some() || self.http.is_some()
+    }
 }
 
 /// What a client is told about the input when it connects: with a device as input, the
