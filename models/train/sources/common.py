@@ -27,6 +27,7 @@ def deb_tree(pkg):
     if target.exists():
         return target
     DEBS.mkdir(parents=True, exist_ok=True)
+    TREES.mkdir(parents=True, exist_ok=True)     # dpkg -x makes the tree, not its parent
     if not list(DEBS.glob(f"{pkg}_*.deb")):
         print(f"  apt-get download {pkg}", flush=True)
         run(["apt-get", "download", "-q", pkg], cwd=DEBS)
