@@ -2,7 +2,8 @@
 
 One module per kind of source under sources/: Debian game soundtracks and tracker modules,
 MIDI files from Debian packages, MMA grooves (genre ground truth), music21 scores and
-generated pieces (instrument ground truth, several soundfonts), sung melodies (pysinsy) and
+generated pieces (instrument ground truth, several soundfonts), synthesised pieces (a NumPy
+synthesiser with a new patch per piece), sung melodies (pysinsy) and
 speech (espeak-ng), non-music signals, LMMS demos, and the instrument test on the held-out
 soundfont. Everything becomes SAMPLE_RATE mono 16-bit WAV under cache/audio/, listed in
 cache/tracks.json with its source, licence and ground truth. Every job's result is cached
@@ -20,11 +21,11 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 
 from config import CACHE, ROOT
-from sources import debian_music, midi_files, mma_styles, nonmusic, scores, voice
+from sources import debian_music, midi_files, mma_styles, nonmusic, scores, synth, voice
 from sources.common import stable_hash
 
 SPLIT_FILE = ROOT / "split.json"
-MIN_SECONDS = {"default": 20.0, "nonmusic": 10.0, "speech": 10.0, "generated": 8.0, "music21": 8.0,
+MIN_SECONDS = {"default": 20.0, "nonmusic": 10.0, "speech": 10.0, "generated": 8.0, "synth": 8.0, "music21": 8.0,
                "instrument_test": 8.0}
 
 
@@ -38,6 +39,7 @@ def stages(a):
         ("MMA grooves", mma_styles.mma_jobs, mma_styles.render_mma),
         ("music21 scores", lambda: scores.music21_jobs(a.music21), scores.render_music21),
         ("generated pieces", lambda: scores.generated_jobs(a.generated), scores.render_generated),
+        ("synthesised pieces", lambda: synth.synth_jobs(a.synth), synth.render_synth_piece),
         ("sung melodies", lambda: voice.sung_jobs(a.sung), voice.render_sung),
         ("speech", lambda: voice.speech_jobs(a.speech), voice.render_speech),
         ("non-music", lambda: nonmusic.nonmusic_jobs(a.nonmusic), nonmusic.render_nonmusic),
@@ -115,6 +117,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--music21", type=int, default=200)
     ap.add_argument("--generated", type=int, default=300)
+    ap.add_argument("--synth", type=int, default=160)
     ap.add_argument("--sung", type=int, default=160)
     ap.add_argument("--speech", type=int, default=30)
     ap.add_argument("--nonmusic", type=int, default=120)
