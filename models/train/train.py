@@ -34,6 +34,14 @@ LOWPASS_HZ = (5500.0, 11000.0)      # where the roll-off ends
 ROLLOFF_HZ = (150.0, 2000.0)        # how wide it is
 _MEL_HZ = None
 
+# Random-EQ augmentation: a share of the training segments get a smooth random gain curve over
+# frequency (a few bell-shaped boosts and cuts of up to +-EQ_DB on a log-frequency axis, and a
+# tilt). A soundfont's instrument is one recording with its own spectral envelope; bending the
+# envelope teaches the CNNs the instrument rather than that recording (the held-out soundfont's
+# instruments, EVAL.md).
+EQ_SHARE = float(os.environ.get("MSTAG_EQ_SHARE", "0.5"))
+EQ_DB = 6.0
+
 
 def mel_centres_hz():
     """Centre frequency of each mel band, Hz (the filterbank's peak)."""
@@ -53,6 +61,20 @@ def lowpass_mel(seg, rng):
     f = mel_centres_hz()
     x = np.clip((f - (end - width)) / width, 0.0, 1.0)
     gain = np.maximum(np.cos(0.5 * np.pi * x) ** 2, 1e-8).astype(np.float32)
+    power = (np.power(10.0, seg) - 1.0) / LOG_C
+    return np.log10(1.0 + LOG_C * power * gain).astype(np.float32)
+
+
+def eq_mel(seg, rng):
+    """`seg` [frames, mels] of log-mel values through a random smooth EQ curve (band powers
+    times the curve's gain at each band's centre)."""
+    octs = np.log2(np.maximum(mel_centres_hz(), 30.0) / 1000.0)
+    db = rng.uniform(-0.5, 0.5) * EQ_DB * (octs - octs.mean()) / (np.ptp(octs) / 2)
+    for _ in range(int(rng.integers(1, 4))):
+        centre = rng.uniform(octs.min(), octs.max())
+        width = rng.uniform(0.3, 1.5)
+        db = db + rng.uniform(-EQ_DB, EQ_DB) * np.exp(-0.5 * ((octs - centre) / width) ** 2)
+    gain = np.power(10.0, db / 10.0).astype(np.float32)
     power = (np.power(10.0, seg) - 1.0) / LOG_C
     return np.log10(1.0 + LOG_C * power * gain).astype(np.float32)
 
@@ -146,9 +168,10 @@ class SegmentBatches(tf.keras.utils.Sequence):
     drown an hour of singing. Targets: the teacher patch covering the segment's centre, with
     ground truth applied (segment_labels)."""
 
-    def __init__(self, tracks, scale, per_epoch, batch=256, seed=SEED, lowpass=LOWPASS_SHARE):
+    def __init__(self, tracks, scale, per_epoch, batch=256, seed=SEED, lowpass=LOWPASS_SHARE, eq=EQ_SHARE):
         super().__init__()
         self.lowpass = lowpass
+        self.eq = eq
         self.tracks = [t for t in tracks if len(t["mel"]) >= scale["frames"]]
         self.F = scale["frames"]
         self.batch = batch
@@ -173,6 +196,8 @@ class SegmentBatches(tf.keras.utils.Sequence):
     def __getitem__(self, k):
         pairs = self.index[k * self.batch:(k + 1) * self.batch]
         x = np.stack([self.tracks[i]["mel"][s:s + self.F] for i, s in pairs])
+        for j in np.flatnonzero(self.rng.random(len(x)) < self.eq):
+            x[j] = eq_mel(x[j], self.rng)
         for j in np.flatnonzero(self.rng.random(len(x)) < self.lowpass):
             x[j] = lowpass_mel(x[j], self.rng)
         y = np.stack([segment_labels(self.tracks[i], np.array([s]), self.F)[0] for i, s in pairs])
@@ -207,16 +232,33 @@ def train_cnn(scale, train, val, epochs, per_epoch=None, start_from=None):
     return model, feat, mu, sigma, {k: [float(v) for v in vs] for k, vs in hist.history.items()}
 
 
-def track_segment_features(feat_models, tracks):
-    """Per track, per scale: [n_segments, feature_dim] with non-overlapping segments (hop = manifest)."""
-    out = []
-    for t in tracks:
-        per_scale = []
-        for scale, fm in zip(SCALES, feat_models):
+def track_segment_features(feat_models, tracks, chunk=32768):
+    """Per track, per scale: [n_segments, feature_dim] with non-overlapping segments (hop = manifest).
+
+    Segments of many tracks go through the model together: Keras pays tens of milliseconds per
+    `predict` call, which over thousands of tracks and three scales cost minutes."""
+    out = [[None] * len(SCALES) for _ in tracks]
+    for k, (scale, fm) in enumerate(zip(SCALES, feat_models)):
+        pending, owners = [], []
+
+        def flush():
+            lv = fm.predict(np.concatenate(pending), batch_size=1024, verbose=0)
+            f = np.concatenate(lv, axis=1).astype(np.float32)
+            o = 0
+            for i, n in owners:
+                out[i][k] = f[o:o + n]
+                o += n
+            pending.clear()
+            owners.clear()
+
+        for i, t in enumerate(tracks):
             segs = frontend.segments(t["mel"], scale["frames"], scale["hop_frames"])
-            lv = fm.predict(segs, batch_size=512, verbose=0)
-            per_scale.append(np.concatenate(lv, axis=1).astype(np.float32))
-        out.append(per_scale)
+            pending.append(segs)
+            owners.append((i, len(segs)))
+            if sum(n for _, n in owners) >= chunk:
+                flush()
+        if pending:
+            flush()
     return out
 
 
