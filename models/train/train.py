@@ -208,7 +208,7 @@ def train_cnn(scale, train, val, epochs, per_epoch=None, start_from=None):
     """One scale's CNN; with `start_from` (a checkpoint folder of an earlier run) it goes on
     from those weights and input normalisation at a lower learning rate (fine-tuning)."""
     tf.keras.utils.set_random_seed(SEED)
-    per_epoch = per_epoch or int(os.environ.get("MSTAG_SEGMENTS_PER_EPOCH", "200000"))
+    per_epoch = per_epoch or int(os.environ.get("MSTAG_SEGMENTS_PER_EPOCH", "100000"))
     xva, yva = make_segment_set(val, scale, scale["frames"])
     if start_from:
         z = np.load(Path(start_from) / f"{scale['name']}_norm.npz")
@@ -333,7 +333,7 @@ def train_classifier(xtr, ytr, xva, yva, epochs=80, seed=SEED, wtr=None):
 
 
 def main():
-    epochs = int(os.environ.get("MSTAG_EPOCHS", "12"))
+    epochs = int(os.environ.get("MSTAG_EPOCHS", "10"))
     t_start = time.time()
     tracks = load_tracks()
     split = {s: [t for t in tracks if t["split"] == s] for s in ("train", "val", "test")}
