@@ -48,7 +48,6 @@ def ablation_section(ab):
         L.append(f"| {r['name']} | {r['dim']} | {m[0]:.4f} ± {d[0]:.4f} | {m[1]:.4f} ± {d[1]:.4f} | "
                  f"{PAPER.get(key, '')} |")
     p = np.array(ab["paired"])
-    noise = max(max(r["sd"][0] for r in rows.values()), 1e-9)
     L += ["", f"Tags judged: {rows['3']['tags_teacher']} against the teacher, {rows['3']['tags_gt']} against "
           "ground truth.", "",
           "**Multi-level + multi-scale minus one scale (27 frames), last layer**, paired by seed: "
@@ -56,11 +55,16 @@ def ablation_section(ab):
           f"bootstrap 95% interval over test tracks {ab['ci_teacher'][0]:+.4f} to {ab['ci_teacher'][1]:+.4f}), "
           f"ground truth {p[:, 1].mean():+.4f} (per seed: {', '.join(f'{x:+.4f}' for x in p[:, 1])}; "
           f"interval {ab['ci_gt'][0]:+.4f} to {ab['ci_gt'][1]:+.4f}).", ""]
-    wins = p[:, 0].mean() > noise and ab["ci_teacher"][0] > 0
-    L.append("Multi-level + multi-scale beats the single-scale last-layer model by more than the seed-to-seed "
-             f"noise (largest SD {noise:.4f})." if wins else
-             f"Multi-level + multi-scale does **not** beat the single-scale last-layer model by more than the "
-             f"seed-to-seed noise (largest SD {noise:.4f}) against the teacher. See *What was tried* below.")
+    for j, (truth, ci) in enumerate((("the teacher", ab["ci_teacher"]), ("ground truth", ab["ci_gt"]))):
+        noise = max(max(r["sd"][j] for r in rows.values()), 1e-9)
+        wins = p[:, j].mean() > noise and ci[0] > 0
+        L.append(f"- Against {truth}: multi-level + multi-scale "
+                 + ("**beats**" if wins else "does **not** beat")
+                 + f" the single-scale last-layer model by more than the seed-to-seed noise (largest SD "
+                 f"{noise:.4f}" + (", and the bootstrap interval is above zero)." if wins else ")."))
+    L += ["", "The teacher's labels are what every row is trained toward, and the teacher judges only tags it "
+          "is sure of on music tracks, so its ceiling is its own view; ground truth (instruments, genres, "
+          "voice, tempo and loudness the pipeline knows) is the independent judge."]
     return L
 
 
