@@ -120,7 +120,7 @@ def main():
     ap.add_argument("--synth", type=int, default=160)
     ap.add_argument("--sung", type=int, default=160)
     ap.add_argument("--speech", type=int, default=30)
-    ap.add_argument("--nonmusic", type=int, default=120)
+    ap.add_argument("--nonmusic", type=int, default=240)
     ap.add_argument("--instrument-test", type=int, default=4, help="test pieces per instrument")
     ap.add_argument("--only", default="", help="comma-separated stage-name prefixes to run")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)

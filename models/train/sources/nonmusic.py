@@ -40,11 +40,14 @@ def signal(kind, seconds, rng):
         y = sum(np.sin(2 * np.pi * f * h * t) / h for h in (1, 2, 3, 5))
         y = y + 0.01 * rng.standard_normal(n)
     elif kind == "dtmf":
+        # Dialling: key tones of 60-350 ms with gaps of 50-300 ms (each signal its own pace).
         y = np.zeros(n)
-        for s in range(0, n - 4000, 6000):
+        on = int(SAMPLE_RATE * float(rng.uniform(0.06, 0.35)))
+        step = on + int(SAMPLE_RATE * float(rng.uniform(0.05, 0.3)))
+        seg = np.arange(on) / SAMPLE_RATE
+        for s in range(0, n - on, step):
             a, b = rng.choice([697, 770, 852, 941]), rng.choice([1209, 1336, 1477])
-            seg = np.arange(4000) / SAMPLE_RATE
-            y[s: s + 4000] = np.sin(2 * np.pi * a * seg) + np.sin(2 * np.pi * b * seg)
+            y[s: s + on] = np.sin(2 * np.pi * a * seg) + np.sin(2 * np.pi * b * seg)
     else:
         raise ValueError(kind)
     y = y / (np.abs(y).max() + 1e-12)
