@@ -22,26 +22,59 @@ def run(cmd, **kw):
 
 
 def deb_tree(pkg):
-    """Download (apt-get download) and unpack (dpkg -x) one Debian package; returns its tree."""
+    """Download (apt-get download) and unpack (dpkg -x) one Debian package; returns its tree.
+
+    Gather's worker processes may ask for the same package at once (the first instrument-test
+    pieces all need the held-out soundfont): one of them fetches it under a lock, the others
+    wait and find it there. Without the lock, one worker's clean-up removed another's
+    half-unpacked tree and a third of a cold run's instrument test was lost."""
+    import fcntl
     target = TREES / pkg
     if target.exists():
         return target
     DEBS.mkdir(parents=True, exist_ok=True)
     TREES.mkdir(parents=True, exist_ok=True)     # dpkg -x makes the tree, not its parent
-    if not list(DEBS.glob(f"{pkg}_*.deb")):
-        print(f"  apt-get download {pkg}", flush=True)
-        run(["apt-get", "download", "-q", pkg], cwd=DEBS)
-    deb = sorted(DEBS.glob(f"{pkg}_*.deb"))[-1]
-    tmp = TREES / f".{pkg}.partial"
-    run(["rm", "-rf", str(tmp)])
-    run(["dpkg", "-x", str(deb), str(tmp)])
-    tmp.rename(target)
+    with open(TREES / f".{pkg}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            return target
+        if not list(DEBS.glob(f"{pkg}_*.deb")):
+            print(f"  apt-get download {pkg}", flush=True)
+            run(["apt-get", "download", "-q", pkg], cwd=DEBS)
+        deb = sorted(DEBS.glob(f"{pkg}_*.deb"))[-1]
+        tmp = TREES / f".{pkg}.partial"
+        run(["rm", "-rf", str(tmp)])
+        run(["dpkg", "-x", str(deb), str(tmp)])
+        tmp.rename(target)
     return target
 
 
 def deb_version(pkg):
+    """The version of a downloaded package, else of an installed one (mma, say), else None."""
     debs = sorted(DEBS.glob(f"{pkg}_*.deb"))
-    return debs[-1].name.split("_")[1].replace("%3a", ":") if debs else None
+    if debs:
+        return debs[-1].name.split("_")[1].replace("%3a", ":")
+    q = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True)
+    return q.stdout.strip() or None
+
+
+def package_licence(pkg):
+    """`"<pkg> <version>: <licences>"` of a Debian package. The package is fetched first, so
+    that a cold run knows its version too."""
+    names = licences(pkg)
+    return f"{pkg} {deb_version(pkg) or '?'}: " + ", ".join(names)
+
+
+def relicensed(r, wav, licence):
+    """A cached record whose licence text is out of date, corrected (and its side file too)."""
+    if r.get("licence") == licence:
+        return r
+    r = dict(r, licence=licence)
+    side = Path(wav).with_suffix(".json")
+    tmp = side.with_name(side.name + ".partial")
+    tmp.write_text(json.dumps(r))
+    tmp.rename(side)
+    return r
 
 
 def licences(pkg):

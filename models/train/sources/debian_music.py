@@ -2,7 +2,8 @@
 with openmpt123. Each package's debian/copyright licences are recorded with its tracks."""
 import zipfile
 
-from .common import cached_record, AUDIO, TREES, deb_tree, licences, record, run, safe_name, to_wav
+from .common import (cached_record, AUDIO, TREES, deb_tree, package_licence, record, relicensed, run, safe_name,
+                     to_wav)
 
 # package: folders (parts of the path, lower case) whose audio files are music.
 SOUNDTRACKS = {
@@ -69,7 +70,7 @@ def _zip_music(pkg, spec):
 def soundtrack_jobs():
     jobs = []
     for pkg, folders in SOUNDTRACKS.items():
-        lic = f"{pkg} {_version(pkg)}: " + ", ".join(licences(pkg))
+        lic = package_licence(pkg)
         files = _zip_music(pkg, folders[0]) if ":" in folders[0] else _files(pkg, folders, AUDIO_EXT)
         for f in files:
             name = safe_name(f.stem)
@@ -80,17 +81,12 @@ def soundtrack_jobs():
 def tracker_jobs():
     jobs = []
     for pkg in TRACKERS:
-        lic = f"{pkg} {_version(pkg)}: " + ", ".join(licences(pkg))
+        lic = package_licence(pkg)
         for f in _files(pkg, None, MODULE_EXT):
             name = safe_name(f.stem)
             jobs.append((f"modules/{pkg}/{name}", "modules:" + pkg, str(f),
                          str(AUDIO / "modules" / pkg / f"{name}.wav"), lic))
     return jobs
-
-
-def _version(pkg):
-    from .common import deb_version
-    return deb_version(pkg) or "?"
 
 
 def _converted(job, make):
@@ -100,7 +96,9 @@ def _converted(job, make):
     tid, source, src, dst, lic = job
     dst = Path(dst)
     r = cached_record(dst)
-    if r is None:
+    if r is not None:
+        r = relicensed(r, dst, lic)
+    else:
         try:
             if not dst.exists():
                 make(src, dst)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from config import SEED
-from .common import AUDIO, TREES, cached_record, deb_tree, deb_version, licences, record, safe_name, stable_hash
+from .common import (AUDIO, TREES, cached_record, deb_tree, package_licence, record, relicensed, safe_name,
+                     stable_hash)
 from .midi_render import instrument_gt, pick_font, render_pm, vocal_gt
 
 PACKAGES = ["freedoom", "simutrans-data", "openttd-openmsx"]
@@ -31,7 +32,7 @@ def wad_music(wad):
 def midi_jobs():
     jobs = []
     for pkg in PACKAGES:
-        lic = f"{pkg} {deb_version(pkg)}: " + ", ".join(licences(pkg))
+        lic = package_licence(pkg)
         tree = deb_tree(pkg)
         if pkg == "freedoom":
             out = TREES / "freedoom.mid"
@@ -65,7 +66,7 @@ def render_midi_file(job):
     rng = np.random.default_rng(seed + len(font))
     done = cached_record(wav)
     if done:
-        return done
+        return relicensed(done, wav, lic + f"; rendered with {font}")
     try:
         pm = pretty_midi.PrettyMIDI(io.BytesIO(Path(src).read_bytes()))
         kit = render_pm(pm, wav, font, rng, drum_kit_p=0.3, max_seconds=MAX_SECONDS)
