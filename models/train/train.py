@@ -52,6 +52,13 @@ def mel_centres_hz():
     return _MEL_HZ
 
 
+def band_gain(seg, gain):
+    """`seg` [frames, mels] of log-mel values with each band's power multiplied by `gain`
+    [mels] (exact for a filter that is flat within each band)."""
+    power = (np.power(10.0, seg) - 1.0) / LOG_C
+    return np.log10(1.0 + LOG_C * power * gain).astype(np.float32)
+
+
 def lowpass_mel(seg, rng):
     """`seg` [frames, mels] of log-mel values through a random low-pass: band powers times the
     filter's response at each band's centre (a raised-cosine roll-off ending at the cutoff,
@@ -61,8 +68,7 @@ def lowpass_mel(seg, rng):
     f = mel_centres_hz()
     x = np.clip((f - (end - width)) / width, 0.0, 1.0)
     gain = np.maximum(np.cos(0.5 * np.pi * x) ** 2, 1e-8).astype(np.float32)
-    power = (np.power(10.0, seg) - 1.0) / LOG_C
-    return np.log10(1.0 + LOG_C * power * gain).astype(np.float32)
+    return band_gain(seg, gain)
 
 
 def eq_mel(seg, rng):
@@ -74,9 +80,7 @@ def eq_mel(seg, rng):
         centre = rng.uniform(octs.min(), octs.max())
         width = rng.uniform(0.3, 1.5)
         db = db + rng.uniform(-EQ_DB, EQ_DB) * np.exp(-0.5 * ((octs - centre) / width) ** 2)
-    gain = np.power(10.0, db / 10.0).astype(np.float32)
-    power = (np.power(10.0, seg) - 1.0) / LOG_C
-    return np.log10(1.0 + LOG_C * power * gain).astype(np.float32)
+    return band_gain(seg, np.power(10.0, db / 10.0).astype(np.float32))
 
 
 def load_tracks(augmented=True):
@@ -240,6 +244,7 @@ def track_segment_features(feat_models, tracks, chunk=32768):
     out = [[None] * len(SCALES) for _ in tracks]
     for k, (scale, fm) in enumerate(zip(SCALES, feat_models)):
         pending, owners = [], []
+        waiting = 0
 
         def flush():
             lv = fm.predict(np.concatenate(pending), batch_size=1024, verbose=0)
@@ -255,8 +260,10 @@ def track_segment_features(feat_models, tracks, chunk=32768):
             segs = frontend.segments(t["mel"], scale["frames"], scale["hop_frames"])
             pending.append(segs)
             owners.append((i, len(segs)))
-            if sum(n for _, n in owners) >= chunk:
+            waiting += len(segs)
+            if waiting >= chunk:
                 flush()
+                waiting = 0
         if pending:
             flush()
     return out

@@ -70,10 +70,7 @@ def relicensed(r, wav, licence):
     if r.get("licence") == licence:
         return r
     r = dict(r, licence=licence)
-    side = Path(wav).with_suffix(".json")
-    tmp = side.with_name(side.name + ".partial")
-    tmp.write_text(json.dumps(r))
-    tmp.rename(side)
+    _write_side(wav, r)
     return r
 
 
@@ -132,11 +129,16 @@ def record(tid, source, wav, licence, gt=None, group=None, **extra):
     r = dict({"id": tid, "group": group or tid, "source": source,
               "path": str(wav.relative_to(CACHE)), "duration": duration(wav),
               "licence": licence, "gt": gt}, **extra)
-    side = wav.with_suffix(".json")
+    _write_side(wav, r)
+    return r
+
+
+def _write_side(wav, r):
+    """The record beside its WAV (`.json`), written through a temporary name."""
+    side = Path(wav).with_suffix(".json")
     tmp = side.with_name(side.name + ".partial")
     tmp.write_text(json.dumps(r))
     tmp.rename(side)
-    return r
 
 
 def cached_record(wav):
