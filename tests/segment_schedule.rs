@@ -92,8 +92,8 @@ fn through_the_asynchronous_resampler_the_estimate_is_never_late_and_at_most_a_c
     );
     // Mostly exact: the estimate allows for rubato's ±1 output sample per chunk, which only
     // matters when the awaited sample is among a chunk's first outputs; then it is one chunk
-    // (~1 ms) early, which costs one extra look at the ring. (Measured: 20 of 30 exact with
-    // the 256-tap sinc, 23 or more with 128 taps.)
+    // (~1 ms) early, which costs one extra look at the ring. (Measured: 23 or more of 30
+    // exact with the 128-tap sinc, 20 with 256 taps.)
     let exact = short.iter().filter(|&&s| s == 0).count();
     assert!(exact * 3 >= short.len() * 2, "{rate} Hz: {short:?}");
 }

@@ -19,15 +19,17 @@
 use rubato::sinc_interpolator::{make_interpolator, AnyInterpolator, SincInterpolator};
 use rubato::WindowFunction;
 
-/// Filter length in input samples (for upsampling, in input samples too): the same 256-tap
+/// Filter length in input samples (for upsampling, in input samples too): the same 128-tap
 /// Blackman-Harris² sinc the asynchronous path uses. rubato's cutoff for this length is
-/// 0.947 of the lower Nyquist frequency (10.4 kHz at 22.05 kHz), near the training
-/// pipeline's soxr_hq; 128 taps cut at 0.895 (9.9 kHz), and the models read the missing
-/// top mel bands as a different sound (BENCHMARKS.md, "Resampler passband").
-pub const TAPS: usize = 256;
+/// 0.895 of the lower Nyquist frequency (9.9 kHz at 22.05 kHz). The first v2 models read the
+/// band this cuts off (9.9-10.4 kHz) as a different sound and needed 256 taps (cutoff 0.947);
+/// the models since v2.1 are trained with random low-pass filtering and score 44.1 and 48 kHz
+/// files the same with either length, so the shorter, half-price filter is back
+/// (BENCHMARKS.md, "Resampler passband").
+pub const TAPS: usize = 128;
 
 /// Most phases (the reduced `to`) a filter may have: 1,024 phases of [`TAPS`] taps are
-/// 1 MiB. Every common rate needs far fewer (48 kHz → 22.05 kHz: 147; 8 kHz: 441); an
+/// 512 KiB. Every common rate needs far fewer (48 kHz → 22.05 kHz: 147; 8 kHz: 441); an
 /// unusual rate (44,056 Hz, say) is left to the asynchronous resampler.
 pub const MAX_PHASES: u64 = 1024;
 

@@ -4,7 +4,7 @@
 //! whenever the reduced ratio has at most [`super::polyphase::MAX_PHASES`] phases) an exact
 //! polyphase filter ([`super::polyphase`]); for any other rate rubato's asynchronous sinc
 //! resampler with a fixed input chunk of about 1 ms ([`chunk_frames`]). Both use the same
-//! 256-tap windowed sinc ([`super::polyphase::TAPS`]).
+//! 128-tap windowed sinc ([`super::polyphase::TAPS`]).
 //!
 //! The output does not depend on how the input is cut into pushes (the asynchronous engine
 //! gathers samples into fixed chunks before rubato sees them), and it is time-aligned with
