@@ -13,16 +13,17 @@ rate. Only the resampler differs between the two sides.
 import argparse
 import json
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
-from sklearn.metrics import roc_auc_score
 
-ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / "models" / "train" / "cache"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "models" / "train"))
+from config import CACHE  # noqa: E402
+from evaluation import macro_auc, truth_matrix  # noqa: E402  (EVAL.md's measure, the same rule)
 
 
 def tracks_with_truth(n):
@@ -37,16 +38,6 @@ def tag_folder(binary, folder):
     out = subprocess.run([binary, "tag", "-q", "--format", "jsonl", "-r", str(folder)], check=True,
                          capture_output=True, text=True).stdout
     return {Path(r["file"]).stem: r["tags"] for r in map(json.loads, out.splitlines())}
-
-
-def macro_auc(tracks, scores, names):
-    aucs = []
-    for j, tag in enumerate(names):
-        y = np.array([t["gt"].get(tag, np.nan) for t in tracks], dtype=float)
-        ok = ~np.isnan(y)
-        if y[ok].sum() >= 3 and (1 - y[ok]).sum() >= 3:
-            aucs.append(roc_auc_score(y[ok], scores[ok, j]))
-    return float(np.mean(aucs)), len(aucs)
 
 
 def main():
@@ -72,12 +63,13 @@ def main():
     names = list(next(iter(got[22050].values())).keys())
     keys = [f"t{i:04d}" for i in range(len(tracks))]
     S = {rate: np.array([[got[rate][k][n] for n in names] for k in keys]) for rate in rates}
-    base_auc, n_tags = macro_auc(tracks, S[22050], names)
-    print(f"{len(tracks)} tracks, {n_tags} tags with ground truth; 22.05 kHz macro ROC-AUC {base_auc:.4f}")
+    truth = truth_matrix(tracks, names)
+    base_auc, evaluated = macro_auc(truth, S[22050], names)
+    print(f"{len(tracks)} tracks, {len(evaluated)} tags with ground truth; 22.05 kHz macro ROC-AUC {base_auc:.4f}")
     for rate in rates[1:]:
         same = np.mean(S[rate].argmax(axis=1) == S[22050].argmax(axis=1))
         change = np.abs(S[rate] - S[22050]).max(axis=1)
-        auc, _ = macro_auc(tracks, S[rate], names)
+        auc, _ = macro_auc(truth, S[rate], names)
         print(f"{rate} Hz: top tag the same {100 * same:.0f}%, mean largest change {change.mean():.3f} "
               f"(max {change.max():.3f}), macro ROC-AUC {auc:.4f}")
 
