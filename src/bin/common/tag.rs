@@ -370,7 +370,6 @@ pub fn tag(a: &TagArgs) -> Result<bool> {
     };
     let manifest_path = a.model.manifest_path();
     let manifest = Manifest::load(&manifest_path)?;
-    manifest.verify_files()?;
     let heads = HeadSet::load(&a.heads, &manifest)?;
     let config = TaggerConfig {
         manifest: manifest_path.clone(),
