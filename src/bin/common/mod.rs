@@ -113,7 +113,7 @@ pub fn progress_bar(n: usize, quiet: bool, what: &str) -> indicatif::ProgressBar
     let b = ProgressBar::new(n as u64);
     b.set_style(
         ProgressStyle::with_template(&format!(
-            "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} files {{per_sec}} {{elapsed_precise}} eta {{eta}}"
+            "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} files {{per_sec:1}} {{elapsed_precise}} eta {{eta}}"
         ))
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
