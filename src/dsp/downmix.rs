@@ -22,20 +22,27 @@ impl Downmixer {
     pub fn process(&mut self, interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
         let channels = channels.max(1);
         let whole = &interleaved[..interleaved.len() / channels * channels];
-        // Mono and stereo (nearly every file and device) branch-free, so they vectorise;
-        // the sums are the same as the general loop's, in the same order.
+        let start = out.len();
+        out.resize(start + whole.len() / channels, 0.0);
+        let mono = &mut out[start..];
+        // Mono and stereo (nearly every file and device) branch-free over plain slices, so
+        // they vectorise; the sums are the same as the general loop's, in the same order.
         match channels {
-            1 => out.extend(whole.iter().map(|&s| 0.0 + finite_or_zero(s))),
-            2 => out.extend(
-                whole
-                    .chunks_exact(2)
-                    .map(|f| (0.0 + finite_or_zero(f[0]) + finite_or_zero(f[1])) * 0.5),
-            ),
+            1 => {
+                for (m, &s) in mono.iter_mut().zip(whole) {
+                    *m = 0.0 + finite_or_zero(s);
+                }
+            }
+            2 => {
+                for (m, f) in mono.iter_mut().zip(whole.chunks_exact(2)) {
+                    *m = (0.0 + finite_or_zero(f[0]) + finite_or_zero(f[1])) * 0.5;
+                }
+            }
             _ => {
                 let scale = 1.0 / channels as f32;
-                out.extend(whole.chunks_exact(channels).map(|frame| {
-                    frame.iter().fold(0.0f32, |acc, &s| acc + finite_or_zero(s)) * scale
-                }));
+                for (m, frame) in mono.iter_mut().zip(whole.chunks_exact(channels)) {
+                    *m = frame.iter().fold(0.0f32, |acc, &s| acc + finite_or_zero(s)) * scale;
+                }
             }
         }
         self.non_finite += whole.iter().filter(|s| !s.is_finite()).count() as u64;
